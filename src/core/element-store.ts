@@ -1,0 +1,275 @@
+/** The element store: `key → { value, ts }` with tombstones, indexed by key,
+ *  by session, by timestamp and by digest bucket. It applies state, newest
+ *  timestamp wins; it does not know about replication, roles or the write gate.
+ *
+ *  - By key: a Map.
+ *  - By session: `s/{session}/…` keys grouped in a Set per session.
+ *  - By timestamp: an intrusive doubly linked list sorted by ts. New writes
+ *    carry the newest timestamps, so an insert walks a step or two back from
+ *    the tail; "changed since ts" walks back from the tail over the changes only.
+ *  - By digest bucket: the entries of each leaf bucket, so a sync check can list
+ *    a differing bucket's (key, ts) pairs without scanning the store.
+ */
+
+import { assert } from './assert.ts';
+import type { Timestamp } from './clock.ts';
+import { Digest, type DigestShape, type KeyHash, hashKey } from './digest.ts';
+import { sessionOfKey } from './keys.ts';
+import type { JsonValue } from './value.ts';
+
+/** One element as readers see it. A tombstone has `deleted: true` and `value: null`. */
+export interface Element {
+  readonly key: string;
+  readonly value: JsonValue;
+  readonly ts: Timestamp;
+  readonly deleted: boolean;
+}
+
+class Entry implements Element, KeyHash {
+  value: JsonValue;
+  ts: Timestamp;
+  deleted: boolean;
+  /** Position in the bucket's entry array, for O(1) removal. */
+  bucketIndex = -1;
+  older: Entry | undefined = undefined;
+  newer: Entry | undefined = undefined;
+
+  constructor(
+    readonly key: string,
+    readonly hashLow: number,
+    readonly hashHigh: number,
+    readonly bucket: number,
+    readonly session: string | undefined,
+    value: JsonValue,
+    ts: Timestamp,
+    deleted: boolean,
+  ) {
+    this.value = value;
+    this.ts = ts;
+    this.deleted = deleted;
+  }
+}
+
+/** What `apply` did. */
+export type ApplyOutcome = 'applied' | 'stale' | 'full';
+
+export interface ElementStoreOptions {
+  /** Most elements (tombstones included) the store will hold; an insert beyond answers 'full'. */
+  readonly elementsMax: number;
+  readonly digest?: DigestShape;
+}
+
+export const ELEMENTS_MAX_DEFAULT = 4_000_000;
+
+/**
+ * The store. Guarantees: per key, `apply` only ever raises the timestamp
+ * (newer wins, equal or older is 'stale' and changes nothing), so applying the
+ * same updates in any order, any number of times, gives the same state; every
+ * index and the digest are updated in the same call.
+ */
+export class ElementStore {
+  readonly digest: Digest;
+  readonly elementsMax: number;
+  readonly #byKey = new Map<string, Entry>();
+  readonly #bySession = new Map<string, Set<Entry>>();
+  readonly #buckets: (Entry[] | undefined)[];
+  readonly #tombstones = new Set<Entry>();
+  #oldest: Entry | undefined = undefined;
+  #newest: Entry | undefined = undefined;
+  /** Tombstones at or below this ts were collected: a write to a missing key at or below it is stale. */
+  #collectedTsMax: Timestamp = 0;
+
+  constructor(options: ElementStoreOptions = { elementsMax: ELEMENTS_MAX_DEFAULT }) {
+    assert(Number.isInteger(options.elementsMax) && options.elementsMax > 0, `elementsMax ${options.elementsMax} must be a positive integer`);
+    this.elementsMax = options.elementsMax;
+    this.digest = new Digest(options.digest);
+    this.#buckets = new Array<Entry[] | undefined>(this.digest.leafCount).fill(undefined);
+  }
+
+  /** Elements held, tombstones included. */
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  /** Tombstones held. */
+  get tombstoneCount(): number {
+    return this.#tombstones.size;
+  }
+
+  /** Greatest timestamp in the store (0 when empty). */
+  get newestTs(): Timestamp {
+    return this.#newest === undefined ? 0 : this.#newest.ts;
+  }
+
+  /** The element at `key`, tombstone included, or undefined. */
+  get(key: string): Element | undefined {
+    return this.#byKey.get(key);
+  }
+
+  /** Whether a write of a missing `key` would be a new element (counts toward elementsMax). */
+  has(key: string): boolean {
+    return this.#byKey.has(key);
+  }
+
+  /**
+   * The timestamp a new write to `key` must exceed: the element's ts, or for a
+   * missing key the highest collected tombstone ts (0 if none was collected).
+   */
+  currentTs(key: string): Timestamp {
+    const entry = this.#byKey.get(key);
+    return entry === undefined ? this.#collectedTsMax : entry.ts;
+  }
+
+  /**
+   * Applies `(value, ts)` to `key` if `ts` is newer than what the store holds
+   * (see `currentTs`); `deleted` writes a tombstone. Returns 'stale' or 'full'
+   * without changing anything otherwise. The caller has validated key and value.
+   */
+  apply(key: string, value: JsonValue, ts: Timestamp, deleted = false): ApplyOutcome {
+    const entry = this.#byKey.get(key);
+    if (entry === undefined) {
+      if (ts <= this.#collectedTsMax) return 'stale';
+      if (this.#byKey.size >= this.elementsMax) return 'full';
+      this.#insert(key, deleted ? null : value, ts, deleted);
+      return 'applied';
+    }
+    if (ts <= entry.ts) return 'stale';
+    this.digest.toggle(entry, entry.ts);
+    entry.ts = ts;
+    entry.value = deleted ? null : value;
+    if (deleted !== entry.deleted) {
+      entry.deleted = deleted;
+      if (deleted) this.#tombstones.add(entry);
+      else this.#tombstones.delete(entry);
+    }
+    this.digest.toggle(entry, ts);
+    this.#unlinkTs(entry);
+    this.#linkTs(entry);
+    return 'applied';
+  }
+
+  /** Elements of `session` (tombstones included), in no particular order. */
+  *sessionElements(session: string): IterableIterator<Element> {
+    const entries = this.#bySession.get(session);
+    if (entries !== undefined) yield* entries;
+  }
+
+  /** Number of elements (tombstones included) held for `session`. */
+  sessionSize(session: string): number {
+    return this.#bySession.get(session)?.size ?? 0;
+  }
+
+  /** Session ids that have at least one element. */
+  sessions(): IterableIterator<string> {
+    return this.#bySession.keys();
+  }
+
+  /**
+   * Elements whose ts is greater than `sinceTs`, oldest first. Cost: O(number
+   * returned), whatever the store's size.
+   */
+  changedSince(sinceTs: Timestamp): Element[] {
+    const out: Entry[] = [];
+    for (let e = this.#newest; e !== undefined && e.ts > sinceTs; e = e.older) out.push(e);
+    return out.reverse();
+  }
+
+  /** Every element, oldest timestamp first. */
+  *entries(): IterableIterator<Element> {
+    for (let e = this.#oldest; e !== undefined; e = e.newer) yield e;
+  }
+
+  /** The (key, ts) pairs of one digest leaf bucket: what a sync check compares. */
+  bucketElements(bucket: number): readonly Element[] {
+    assert(bucket >= 0 && bucket < this.#buckets.length, `bucket ${bucket} is outside 0..${this.#buckets.length - 1}`);
+    return this.#buckets[bucket] ?? [];
+  }
+
+  /**
+   * Removes up to `limit` tombstones whose ts ≤ `tsMax` (a ts both stores are
+   * known to hold). Later writes of those keys must be newer than every
+   * collected tombstone. Returns how many were removed. Deterministic: two
+   * stores with the same tombstones remove the same ones given the same limit.
+   */
+  collectTombstones(tsMax: Timestamp, limit = Number.POSITIVE_INFINITY): number {
+    const due: Entry[] = [];
+    for (const entry of this.#tombstones) if (entry.ts <= tsMax) due.push(entry);
+    // Oldest first, so a limited pass removes the same tombstones on both stores.
+    if (due.length > limit) due.sort((a, b) => a.ts - b.ts).length = limit;
+    for (const entry of due) {
+      this.#remove(entry);
+      if (entry.ts > this.#collectedTsMax) this.#collectedTsMax = entry.ts;
+    }
+    return due.length;
+  }
+
+  /** Drops everything: used when a secondary reloads from a full snapshot. */
+  clear(): void {
+    this.#byKey.clear();
+    this.#bySession.clear();
+    this.#buckets.fill(undefined);
+    this.#tombstones.clear();
+    this.#oldest = this.#newest = undefined;
+    this.#collectedTsMax = 0;
+    this.digest.clear();
+  }
+
+  #insert(key: string, value: JsonValue, ts: Timestamp, deleted: boolean): void {
+    const hash = hashKey(key);
+    const bucket = this.digest.bucketOf(hash);
+    const session = sessionOfKey(key);
+    const entry = new Entry(key, hash.hashLow, hash.hashHigh, bucket, session, value, ts, deleted);
+    this.#byKey.set(key, entry);
+    if (session !== undefined) {
+      let members = this.#bySession.get(session);
+      if (members === undefined) this.#bySession.set(session, (members = new Set()));
+      members.add(entry);
+    }
+    let members = this.#buckets[bucket];
+    if (members === undefined) this.#buckets[bucket] = members = [];
+    entry.bucketIndex = members.length;
+    members.push(entry);
+    if (deleted) this.#tombstones.add(entry);
+    this.digest.toggle(entry, ts);
+    this.#linkTs(entry);
+  }
+
+  #remove(entry: Entry): void {
+    this.#byKey.delete(entry.key);
+    if (entry.session !== undefined) {
+      const members = this.#bySession.get(entry.session);
+      members?.delete(entry);
+      if (members?.size === 0) this.#bySession.delete(entry.session);
+    }
+    const members = this.#buckets[entry.bucket]!;
+    const last = members.pop()!;
+    if (last !== entry) {
+      members[entry.bucketIndex] = last;
+      last.bucketIndex = entry.bucketIndex;
+    }
+    if (members.length === 0) this.#buckets[entry.bucket] = undefined;
+    this.#tombstones.delete(entry);
+    this.digest.toggle(entry, entry.ts);
+    this.#unlinkTs(entry);
+  }
+
+  /** Links `entry` into the ts list; walks back from the newest end, where new writes land. */
+  #linkTs(entry: Entry): void {
+    let before = this.#newest;
+    while (before !== undefined && before.ts > entry.ts) before = before.older;
+    entry.older = before;
+    entry.newer = before === undefined ? this.#oldest : before.newer;
+    if (entry.older === undefined) this.#oldest = entry;
+    else entry.older.newer = entry;
+    if (entry.newer === undefined) this.#newest = entry;
+    else entry.newer.older = entry;
+  }
+
+  #unlinkTs(entry: Entry): void {
+    if (entry.older === undefined) this.#oldest = entry.newer;
+    else entry.older.newer = entry.newer;
+    if (entry.newer === undefined) this.#newest = entry.older;
+    else entry.newer.older = entry.older;
+    entry.older = entry.newer = undefined;
+  }
+}
