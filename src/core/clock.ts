@@ -131,7 +131,10 @@ export class HybridClock {
     this.maxClockSkewMs = options.maxClockSkewMs;
   }
 
-  /** Issues a new timestamp, greater than every one issued or observed before. */
+  /**
+   * Issues a new timestamp, greater than every one issued or observed before.
+   * Throws RangeError only when the 41-bit physical range is used up (year 2094).
+   */
   now(): Timestamp {
     const wallMs = this.#wallPhysicalMs();
     if (wallMs > this.#physicalMs) {
@@ -141,6 +144,9 @@ export class HybridClock {
       this.#logical += 1;
     } else {
       // 256 timestamps in one millisecond: borrow the next millisecond.
+      if (this.#physicalMs >= PHYSICAL_MS_MAX) {
+        throw new RangeError(`timestamp space exhausted: physical time reached ${PHYSICAL_MS_MAX} ms after 2025-01-01 (year 2094)`);
+      }
       this.#physicalMs += 1;
       this.#logical = 0;
     }
@@ -159,8 +165,8 @@ export class HybridClock {
    * error, and changes nothing, when `ts` is malformed or too far ahead.
    */
   observe(ts: unknown): ObserveError | undefined {
-    if (!isTimestamp(ts) || physicalMsOf(ts) > PHYSICAL_MS_MAX) {
-      return { code: 'invalid_timestamp', ts, message: `timestamp ${String(ts)} is not a non-negative safe integer` };
+    if (!isTimestamp(ts) || physicalMsOf(ts) >= PHYSICAL_MS_MAX) {
+      return { code: 'invalid_timestamp', ts, message: `timestamp ${String(ts)} is not a non-negative safe integer below the last millisecond of the range` };
     }
     const remoteMs = physicalMsOf(ts);
     const aheadMs = remoteMs - this.#wallPhysicalMs();
@@ -183,8 +189,9 @@ export class HybridClock {
    * would stall replication. Malformed input is still refused.
    */
   observeTrusted(ts: Timestamp): ObserveError | undefined {
-    if (!isTimestamp(ts)) {
-      return { code: 'invalid_timestamp', ts, message: `timestamp ${String(ts)} is not a non-negative safe integer` };
+    // The last millisecond of the range stays free, so `now()` can always move past what it observed.
+    if (!isTimestamp(ts) || physicalMsOf(ts) >= PHYSICAL_MS_MAX) {
+      return { code: 'invalid_timestamp', ts, message: `timestamp ${String(ts)} is not a non-negative safe integer below the last millisecond of the range` };
     }
     this.#advanceTo(physicalMsOf(ts), logicalOf(ts));
     return undefined;

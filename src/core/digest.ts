@@ -119,9 +119,18 @@ export class Digest {
 
   /** Adds or removes the pair (key, ts): XOR is its own inverse. */
   toggle(keyHash: KeyHash, ts: Timestamp): void {
-    const low = pairHashLow(keyHash, ts);
-    const high = pairHashHigh(keyHash, ts);
-    const leaf = keyHash.hashLow & ((1 << this.leafBits) - 1);
+    this.#xor(keyHash.hashLow, pairHashLow(keyHash, ts), pairHashHigh(keyHash, ts));
+  }
+
+  /** Replaces the pair (key, oldTs) by (key, newTs) in one pass up the tree. */
+  replace(keyHash: KeyHash, oldTs: Timestamp, newTs: Timestamp): void {
+    const low = pairHashLow(keyHash, oldTs) ^ pairHashLow(keyHash, newTs);
+    const high = pairHashHigh(keyHash, oldTs) ^ pairHashHigh(keyHash, newTs);
+    this.#xor(keyHash.hashLow, low, high);
+  }
+
+  #xor(hashLow: number, low: number, high: number): void {
+    const leaf = hashLow & ((1 << this.leafBits) - 1);
     for (let d = this.depth; d >= 0; d--) {
       const lanes = this.#levels[d]!;
       const at = (leaf >>> this.#shifts[d]!) << 1;

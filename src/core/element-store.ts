@@ -25,10 +25,23 @@ export interface Element {
   readonly deleted: boolean;
 }
 
-class Entry implements Element, KeyHash {
+/**
+ * An element plus one slot the write gate owns: the gate keeps its per-element
+ * bookkeeping there, so a write costs one key lookup instead of one per map.
+ */
+export interface ElementHandle extends Element {
+  /** Owned by the write gate; the store only reads it (a busy element is never collected). */
+  writer: unknown;
+  /** True once the store dropped this element (tombstone collection, clear). */
+  readonly removed: boolean;
+}
+
+class Entry implements ElementHandle, KeyHash {
   value: JsonValue;
   ts: Timestamp;
   deleted: boolean;
+  writer: unknown = undefined;
+  removed = false;
   /** Position in the bucket's entry array, for O(1) removal. */
   bucketIndex = -1;
   older: Entry | undefined = undefined;
@@ -106,9 +119,19 @@ export class ElementStore {
     return this.#byKey.get(key);
   }
 
+  /** The element at `key` with its write-gate slot, or undefined. */
+  handle(key: string): ElementHandle | undefined {
+    return this.#byKey.get(key);
+  }
+
   /** Whether a write of a missing `key` would be a new element (counts toward elementsMax). */
   has(key: string): boolean {
     return this.#byKey.has(key);
+  }
+
+  /** A write creating a missing key must be newer than this: the highest collected tombstone ts. */
+  get collectedTsMax(): Timestamp {
+    return this.#collectedTsMax;
   }
 
   /**
@@ -133,8 +156,19 @@ export class ElementStore {
       this.#insert(key, deleted ? null : value, ts, deleted);
       return 'applied';
     }
+    return this.#update(entry, value, ts, deleted);
+  }
+
+  /** `apply` to an element already looked up with `handle`: saves the key lookup. */
+  applyToHandle(handle: ElementHandle, value: JsonValue, ts: Timestamp, deleted = false): ApplyOutcome {
+    assert(handle instanceof Entry, 'applyToHandle takes a handle from this store');
+    if (handle.removed) return this.apply(handle.key, value, ts, deleted);
+    return this.#update(handle, value, ts, deleted);
+  }
+
+  #update(entry: Entry, value: JsonValue, ts: Timestamp, deleted: boolean): ApplyOutcome {
     if (ts <= entry.ts) return 'stale';
-    this.digest.toggle(entry, entry.ts);
+    this.digest.replace(entry, entry.ts, ts);
     entry.ts = ts;
     entry.value = deleted ? null : value;
     if (deleted !== entry.deleted) {
@@ -142,7 +176,6 @@ export class ElementStore {
       if (deleted) this.#tombstones.add(entry);
       else this.#tombstones.delete(entry);
     }
-    this.digest.toggle(entry, ts);
     this.#unlinkTs(entry);
     this.#linkTs(entry);
     return 'applied';
@@ -193,7 +226,8 @@ export class ElementStore {
    */
   collectTombstones(tsMax: Timestamp, limit = Number.POSITIVE_INFINITY): number {
     const due: Entry[] = [];
-    for (const entry of this.#tombstones) if (entry.ts <= tsMax) due.push(entry);
+    // A tombstone with an update in flight stays: the gate still refers to it.
+    for (const entry of this.#tombstones) if (entry.ts <= tsMax && entry.writer === undefined) due.push(entry);
     // Oldest first, so a limited pass removes the same tombstones on both stores.
     if (due.length > limit) due.sort((a, b) => a.ts - b.ts).length = limit;
     for (const entry of due) {
@@ -205,6 +239,10 @@ export class ElementStore {
 
   /** Drops everything: used when a secondary reloads from a full snapshot. */
   clear(): void {
+    for (const entry of this.#byKey.values()) {
+      assert(entry.writer === undefined, `clear() while ${entry.key} has an update in flight`);
+      entry.removed = true;
+    }
     this.#byKey.clear();
     this.#bySession.clear();
     this.#buckets.fill(undefined);
@@ -235,6 +273,7 @@ export class ElementStore {
   }
 
   #remove(entry: Entry): void {
+    entry.removed = true;
     this.#byKey.delete(entry.key);
     if (entry.session !== undefined) {
       const members = this.#bySession.get(entry.session);

@@ -17,12 +17,13 @@
 
 import { assert } from './assert.ts';
 import { type Timestamp, formatTimestamp } from './clock.ts';
-import type { ElementStore } from './element-store.ts';
+import type { ElementHandle, ElementStore } from './element-store.ts';
 import type { JsonValue } from './value.ts';
 
 /** An answer to one update request. */
 export type Answer =
-  | { readonly code: 'applied'; readonly ts: Timestamp }
+  /** Applied at the request's own ts, on both stores. */
+  | { readonly code: 'applied' }
   | { readonly code: 'stale'; readonly key: string; readonly ts: Timestamp; readonly currentTs: Timestamp; readonly message: string }
   | {
       readonly code: 'queue_full';
@@ -61,6 +62,19 @@ export interface ReplicationUnit<R extends WriteRequest = WriteRequest> {
   readonly newElement: boolean;
 }
 
+class Unit<R extends WriteRequest> implements ReplicationUnit<R> {
+  constructor(
+    readonly key: string,
+    readonly value: JsonValue,
+    readonly deleted: boolean,
+    readonly ts: Timestamp,
+    readonly requests: readonly R[],
+    readonly newElement: boolean,
+    /** The element state this unit is in flight for: `complete` needs no lookup. */
+    readonly owner: ElementState<R>,
+  ) {}
+}
+
 export interface WriteGateLimits {
   /** Requests that may wait behind one element's in-flight unit. */
   readonly queueLengthMax: number;
@@ -72,11 +86,20 @@ export interface WriteGateLimits {
 
 export const WRITE_GATE_LIMITS_DEFAULT: WriteGateLimits = { queueLengthMax: 1024, queuedMax: 1_000_000, groupSizeMax: 256 };
 
+/** The gate's bookkeeping for one busy element: kept in the store entry's
+ *  `writer` slot once the element exists, in `#creating` until then. */
 class ElementState<R extends WriteRequest> {
-  inFlight: ReplicationUnit<R> | undefined = undefined;
-  /** Waiting requests sorted by (ts, seq). */
-  readonly queue: R[] = [];
+  inFlight: Unit<R> | undefined = undefined;
+  /** Waiting requests sorted by (ts, seq); allocated when the first one waits. */
+  queue: R[] | undefined = undefined;
+  constructor(
+    public key: string,
+    public handle: ElementHandle | undefined,
+  ) {}
 }
+
+/** Released states kept for reuse: a write then allocates one object fewer. */
+const STATE_POOL_MAX = 1024;
 
 /**
  * The gate over one store. Guarantees (each proven by test/core/write-gate.property.test.ts):
@@ -89,8 +112,12 @@ class ElementState<R extends WriteRequest> {
 export class WriteGate<R extends WriteRequest = WriteRequest> {
   readonly store: ElementStore;
   readonly limits: WriteGateLimits;
-  readonly #elements = new Map<string, ElementState<R>>();
-  readonly #units: ReplicationUnit<R>[] = [];
+  /** Busy elements that the store does not hold yet. */
+  readonly #creating = new Map<string, ElementState<R>>();
+  /** Every busy element: small (bounded by requests in flight), so cheap to keep. */
+  readonly #busy = new Set<ElementState<R>>();
+  readonly #statePool: ElementState<R>[] = [];
+  readonly #units: Unit<R>[] = [];
   #unitsHead = 0;
   readonly #answered: R[] = [];
   #answeredHead = 0;
@@ -119,12 +146,12 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
 
   /** Elements with a unit in flight or requests waiting. */
   get busyElementCount(): number {
-    return this.#elements.size;
+    return this.#busy.size;
   }
 
   /** Requests waiting behind `key`'s in-flight unit. */
   queueLength(key: string): number {
-    return this.#elements.get(key)?.queue.length ?? 0;
+    return this.#stateOf(key, this.store.handle(key))?.queue?.length ?? 0;
   }
 
   /**
@@ -135,19 +162,23 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
   submit(request: R): void {
     request.seq = ++this.#seq;
     request.answer = undefined;
-    const currentTs = this.store.currentTs(request.key);
+    const handle = this.store.handle(request.key);
+    const currentTs = handle === undefined ? this.store.collectedTsMax : handle.ts;
     if (request.ts <= currentTs) {
       this.#answer(request, staleAnswer(request, currentTs));
       return;
     }
-    const state = this.#elements.get(request.key);
+    const state = this.#stateOf(request.key, handle);
     if (state === undefined) {
-      const fresh = new ElementState<R>();
-      this.#elements.set(request.key, fresh);
-      this.#dispatch(fresh, [request]);
+      const fresh = this.#newState(request.key, handle);
+      if (handle === undefined) this.#creating.set(request.key, fresh);
+      else handle.writer = fresh;
+      this.#busy.add(fresh);
+      this.#dispatch(fresh, [request], handle === undefined);
       return;
     }
-    if (state.queue.length >= this.limits.queueLengthMax) {
+    const queue = (state.queue ??= []);
+    if (queue.length >= this.limits.queueLengthMax) {
       this.#answer(request, queueFullAnswer(request.key, 'element', this.limits.queueLengthMax));
       return;
     }
@@ -155,7 +186,7 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
       this.#answer(request, queueFullAnswer(request.key, 'node', this.limits.queuedMax));
       return;
     }
-    insertSorted(state.queue, request);
+    insertSorted(queue, request);
     this.#queued++;
   }
 
@@ -168,23 +199,32 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
    * (completed already, or dropped by `abortAll`).
    */
   complete(unit: ReplicationUnit<R>, replicated: boolean): boolean {
-    const state = this.#elements.get(unit.key);
+    const state = unit instanceof Unit ? unit.owner : undefined;
     if (state === undefined || state.inFlight !== unit) return false;
     state.inFlight = undefined;
     this.#inFlight--;
     if (unit.newElement) this.#reservedNewElements--;
+    let appliedTs: Timestamp;
     if (!replicated) {
       for (const request of unit.requests) this.#answer(request, unavailableAnswer(unit.key, 'replication_failed'));
+      appliedTs = this.store.currentTs(unit.key);
     } else {
-      const outcome = this.store.apply(unit.key, unit.value, unit.ts, unit.deleted);
+      let outcome =
+        state.handle === undefined
+          ? this.store.apply(unit.key, unit.value, unit.ts, unit.deleted)
+          : this.store.applyToHandle(state.handle, unit.value, unit.ts, unit.deleted);
+      appliedTs = outcome === 'applied' ? unit.ts : this.store.currentTs(unit.key);
+      // A repair copied this very unit from the secondary first: timestamps are unique, so it is applied.
+      if (outcome === 'stale' && appliedTs === unit.ts) outcome = 'applied';
+      if (state.handle === undefined && this.store.has(unit.key)) this.#adopt(state);
       // 'stale' is possible only if a repair raised the element meanwhile.
       for (const request of unit.requests) {
-        if (outcome === 'applied') this.#answer(request, { code: 'applied', ts: request.ts });
-        else if (outcome === 'stale') this.#answer(request, staleAnswer(request, this.store.currentTs(unit.key)));
+        if (outcome === 'applied') this.#answer(request, APPLIED);
+        else if (outcome === 'stale') this.#answer(request, staleAnswer(request, appliedTs));
         else this.#answer(request, storeFullAnswer(unit.key, this.store.elementsMax));
       }
     }
-    this.#dispatchNext(unit.key, state);
+    this.#dispatchNext(state, appliedTs);
     return true;
   }
 
@@ -195,13 +235,17 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
    * state-based, so that is harmless; their `complete` then returns false.
    */
   abortAll(reason: string): void {
-    for (const [key, state] of this.#elements) {
+    for (const state of this.#busy) {
       if (state.inFlight !== undefined) {
-        for (const request of state.inFlight.requests) this.#answer(request, unavailableAnswer(key, reason));
+        for (const request of state.inFlight.requests) this.#answer(request, unavailableAnswer(state.key, reason));
+        state.inFlight = undefined;
       }
-      for (const request of state.queue) this.#answer(request, unavailableAnswer(key, reason));
+      for (const request of state.queue ?? []) this.#answer(request, unavailableAnswer(state.key, reason));
+      state.queue = undefined;
+      if (state.handle !== undefined) state.handle.writer = undefined;
     }
-    this.#elements.clear();
+    this.#busy.clear();
+    this.#creating.clear();
     this.#units.length = this.#unitsHead = 0;
     this.#queued = this.#inFlight = this.#reservedNewElements = 0;
   }
@@ -222,10 +266,13 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     return request;
   }
 
-  /** Takes the next group from `key`'s queue, or forgets the element when nothing waits. */
-  #dispatchNext(key: string, state: ElementState<R>): void {
+  /** Takes the next group from the element's queue, or forgets the element when nothing waits. */
+  #dispatchNext(state: ElementState<R>, appliedTs: Timestamp): void {
     const queue = state.queue;
-    const appliedTs = this.store.currentTs(key);
+    if (queue === undefined || queue.length === 0) {
+      this.#release(state);
+      return;
+    }
     const group: R[] = [];
     let lastTs = appliedTs;
     let taken = 0;
@@ -242,24 +289,56 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     }
     queue.splice(0, taken);
     this.#queued -= taken;
-    if (group.length > 0) this.#dispatch(state, group);
-    else if (queue.length === 0) this.#elements.delete(key);
-    else assert(false, `element ${key} has ${queue.length} waiting requests but formed no group`);
+    if (group.length > 0) this.#dispatch(state, group, !this.store.has(state.key));
+    else this.#dispatchNext(state, appliedTs);
   }
 
-  #dispatch(state: ElementState<R>, group: R[]): void {
-    const last = group[group.length - 1]!;
-    const newElement = !this.store.has(last.key);
+  #dispatch(state: ElementState<R>, group: R[], newElement: boolean): void {
     if (newElement && this.store.size + this.#reservedNewElements >= this.store.elementsMax) {
-      for (const request of group) this.#answer(request, storeFullAnswer(last.key, this.store.elementsMax));
-      this.#dispatchNext(last.key, state);
+      for (const request of group) this.#answer(request, storeFullAnswer(state.key, this.store.elementsMax));
+      this.#dispatchNext(state, this.store.currentTs(state.key));
       return;
     }
     if (newElement) this.#reservedNewElements++;
-    const unit: ReplicationUnit<R> = { key: last.key, value: last.value, deleted: last.deleted, ts: last.ts, requests: group, newElement };
+    const last = group[group.length - 1]!;
+    const unit = new Unit(state.key, last.value, last.deleted, last.ts, group, newElement, state);
     state.inFlight = unit;
     this.#inFlight++;
     this.#units.push(unit);
+  }
+
+  #stateOf(key: string, handle: ElementHandle | undefined): ElementState<R> | undefined {
+    if (handle !== undefined && handle.writer !== undefined) return handle.writer as ElementState<R>;
+    // A repair may have created the element while its first write was in flight.
+    return this.#creating.size === 0 ? undefined : this.#creating.get(key);
+  }
+
+  /** The element now exists in the store: move its state into the entry's slot. */
+  #adopt(state: ElementState<R>): void {
+    const handle = this.store.handle(state.key);
+    assert(handle !== undefined, `element ${state.key} was applied but is not in the store`);
+    this.#creating.delete(state.key);
+    state.handle = handle;
+    handle.writer = state;
+  }
+
+  #newState(key: string, handle: ElementHandle | undefined): ElementState<R> {
+    const state = this.#statePool.pop();
+    if (state === undefined) return new ElementState<R>(key, handle);
+    state.key = key;
+    state.handle = handle;
+    return state;
+  }
+
+  /** Nothing in flight or waiting: forget the element. */
+  #release(state: ElementState<R>): void {
+    if (state.handle === undefined) this.#creating.delete(state.key);
+    else state.handle.writer = undefined;
+    this.#busy.delete(state);
+    // Units keep a reference to their owner: reuse is safe because a completed
+    // unit is recognised by `owner.inFlight !== unit`, and inFlight is cleared.
+    state.handle = undefined;
+    if (this.#statePool.length < STATE_POOL_MAX) this.#statePool.push(state);
   }
 
   #answer(request: R, answer: Answer): void {
@@ -268,6 +347,8 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     this.#answered.push(request);
   }
 }
+
+const APPLIED: Answer = Object.freeze({ code: 'applied' });
 
 /** Inserts by (ts, seq); the newest request usually lands at the end. */
 function insertSorted<R extends WriteRequest>(queue: R[], request: R): void {
