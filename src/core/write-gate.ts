@@ -149,6 +149,11 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     return this.#busy.size;
   }
 
+  /** True while `key` has a unit in flight or requests waiting: a sync check leaves it alone. */
+  isBusy(key: string): boolean {
+    return this.#stateOf(key, this.store.handle(key)) !== undefined;
+  }
+
   /** Requests waiting behind `key`'s in-flight unit. */
   queueLength(key: string): number {
     return this.#stateOf(key, this.store.handle(key))?.queue?.length ?? 0;
@@ -194,11 +199,11 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
    * Reports the outcome of replicating `unit`: `replicated` true when the
    * secondary holds it, false when it could not be replicated. On true the unit
    * is applied to the store and its requests are answered applied; on false they
-   * are answered unavailable. Then the element's waiting requests are processed.
+   * are answered unavailable with `reason`. Then the element's waiting requests are processed.
    * Returns false, changing nothing, for a unit the gate no longer tracks
    * (completed already, or dropped by `abortAll`).
    */
-  complete(unit: ReplicationUnit<R>, replicated: boolean): boolean {
+  complete(unit: ReplicationUnit<R>, replicated: boolean, reason = 'replication_failed'): boolean {
     const state = unit instanceof Unit ? unit.owner : undefined;
     if (state === undefined || state.inFlight !== unit) return false;
     state.inFlight = undefined;
@@ -206,7 +211,7 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     if (unit.newElement) this.#reservedNewElements--;
     let appliedTs: Timestamp;
     if (!replicated) {
-      for (const request of unit.requests) this.#answer(request, unavailableAnswer(unit.key, 'replication_failed'));
+      for (const request of unit.requests) this.#answer(request, unavailableAnswer(unit.key, reason));
       appliedTs = this.store.currentTs(unit.key);
     } else {
       let outcome =

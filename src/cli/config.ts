@@ -1,0 +1,212 @@
+/** Command-line, environment and config-file settings for `confstate primary`,
+ *  `secondary` and `check`, merged in that order of precedence (flag > env >
+ *  file > default) and validated: a bad setting is refused with a message
+ *  that names it, before anything starts. */
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { NODE_ID_MAX } from '../core/clock.ts';
+import { REPLICATION_LIMITS_DEFAULT, REPLICATION_TIMINGS_DEFAULT, type ReplicationLimits, type ReplicationTimings } from '../replication/config.ts';
+import type { Address, TlsFiles } from '../replication/node-transport.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface NodeConfig {
+  readonly listen: Address;
+  readonly primary: Address | undefined;
+  readonly nodeId: number;
+  readonly epoch: number;
+  readonly secret: Uint8Array;
+  readonly tls: TlsFiles | undefined;
+  readonly minReplicas: 0 | 1;
+  readonly syncRepair: boolean;
+  readonly maxClockSkewMs: number;
+  readonly elementsMax: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly testHooks: boolean;
+  readonly limits: ReplicationLimits;
+  readonly timings: ReplicationTimings;
+}
+
+/** Every setting: its flag, environment variable and config-file field share one name. */
+const SETTINGS = {
+  listen: { type: 'string', env: 'CONFSTATE_LISTEN', help: 'host:port to listen on (default 127.0.0.1:7400 primary, 127.0.0.1:7401 secondary)' },
+  primary: { type: 'string', env: 'CONFSTATE_PRIMARY', help: 'host:port of the primary (secondary, check)' },
+  'node-id': { type: 'string', env: 'CONFSTATE_NODE_ID', help: `this node's id, 0..${NODE_ID_MAX}, unique in the pair (default 1 primary, 2 secondary)` },
+  epoch: { type: 'string', env: 'CONFSTATE_EPOCH', help: 'failover generation (default 1)' },
+  'secret-file': { type: 'string', env: 'CONFSTATE_SECRET_FILE', help: 'file holding the shared secret (at least 32 bytes)' },
+  'tls-cert': { type: 'string', env: 'CONFSTATE_TLS_CERT', help: 'PEM certificate: turns on mutual TLS (with --tls-key and --tls-ca)' },
+  'tls-key': { type: 'string', env: 'CONFSTATE_TLS_KEY', help: 'PEM private key' },
+  'tls-ca': { type: 'string', env: 'CONFSTATE_TLS_CA', help: 'PEM CA that signed the peer certificates' },
+  'min-replicas': { type: 'string', env: 'CONFSTATE_MIN_REPLICAS', help: '1: refuse writes without a secondary (default); 0: serve alone, degraded' },
+  'sync-check-interval-ms': { type: 'string', env: 'CONFSTATE_SYNC_CHECK_INTERVAL_MS', help: 'periodic sync check, 0 = off (default 60000)' },
+  'sync-repair': { type: 'string', env: 'CONFSTATE_SYNC_REPAIR', help: 'repair what a periodic check finds: true|false (default true)' },
+  'heartbeat-interval-ms': { type: 'string', env: 'CONFSTATE_HEARTBEAT_INTERVAL_MS', help: 'heartbeat on a quiet link (default 100)' },
+  'link-timeout-ms': { type: 'string', env: 'CONFSTATE_LINK_TIMEOUT_MS', help: 'drop a link silent this long (default 1000)' },
+  'max-clock-skew-ms': { type: 'string', env: 'CONFSTATE_MAX_CLOCK_SKEW_MS', help: 'refuse caller timestamps further ahead (default 5000)' },
+  'elements-max': { type: 'string', env: 'CONFSTATE_ELEMENTS_MAX', help: 'most elements held (default 4000000)' },
+  'value-bytes-max': { type: 'string', env: 'CONFSTATE_VALUE_BYTES_MAX', help: 'largest JSON value in bytes (default 16384)' },
+  'frame-bytes-max': { type: 'string', env: 'CONFSTATE_FRAME_BYTES_MAX', help: 'largest protocol frame in bytes (default 4194304)' },
+  'window-elements-max': { type: 'string', env: 'CONFSTATE_WINDOW_ELEMENTS_MAX', help: 'unacknowledged elements on the link (default 65536)' },
+  'log-level': { type: 'string', env: 'CONFSTATE_LOG_LEVEL', help: 'debug|info|warn|error (default info)' },
+  'test-hooks': { type: 'boolean', env: 'CONFSTATE_TEST_HOOKS', help: 'secondary: accept test-only corruption requests (never in production)' },
+  config: { type: 'string', env: 'CONFSTATE_CONFIG', help: 'JSON config file with any of these settings (names as here)' },
+  help: { type: 'boolean', env: '', help: 'show this text' },
+} as const;
+
+type SettingName = keyof typeof SETTINGS;
+
+export function settingsHelp(): string {
+  return Object.entries(SETTINGS)
+    .map(([name, s]) => `  --${name.padEnd(24)} ${s.help}${s.env ? ` [${s.env}]` : ''}`)
+    .join('\n');
+}
+
+/** Raw settings after merging flags, environment and file: strings, booleans or undefined. */
+export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): Map<SettingName, string | boolean> {
+  let parsed: { values: Record<string, string | boolean | undefined> };
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [name, setting] of Object.entries(SETTINGS)) options[name] = { type: setting.type };
+  try {
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }) as typeof parsed;
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  const values = new Map<SettingName, string | boolean>();
+  const configPath = (parsed.values.config as string | undefined) ?? env.CONFSTATE_CONFIG;
+  if (configPath !== undefined) {
+    for (const [name, value] of Object.entries(readConfigFile(configPath))) values.set(name as SettingName, value);
+  }
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
+    const fromEnv = setting.env ? env[setting.env] : undefined;
+    if (fromEnv !== undefined && fromEnv !== '') values.set(name, setting.type === 'boolean' ? parseBoolean(fromEnv, setting.env) : fromEnv);
+  }
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (value !== undefined) values.set(name as SettingName, value as string | boolean);
+  }
+  return values;
+}
+
+function readConfigFile(path: string): Record<string, string | boolean> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ConfigError(`config file ${path} must hold a JSON object`);
+  const out: Record<string, string | boolean> = {};
+  for (const [name, value] of Object.entries(data)) {
+    if (!(name in SETTINGS) || name === 'config' || name === 'help') throw new ConfigError(`config file ${path}: unknown setting ${JSON.stringify(name)}`);
+    if (typeof value === 'boolean') out[name] = value;
+    else if (typeof value === 'string' || typeof value === 'number') out[name] = String(value);
+    else throw new ConfigError(`config file ${path}: setting ${name} must be a string, number or boolean`);
+  }
+  return out;
+}
+
+function parseBoolean(text: string, what: string): boolean {
+  if (['1', 'true', 'yes', 'on'].includes(text.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(text.toLowerCase())) return false;
+  throw new ConfigError(`${what} must be true or false, got ${JSON.stringify(text)}`);
+}
+
+export function parseAddress(text: string, what: string): Address {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  const port = match === null ? Number.NaN : Number(match[3]);
+  if (match === null || !(port >= 0 && port <= 65535)) throw new ConfigError(`${what} must be host:port (or [ipv6]:port), got ${JSON.stringify(text)}`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
+function integer(values: Map<SettingName, string | boolean>, name: SettingName, fallback: number, min: number, max: number): number {
+  const raw = values.get(name);
+  if (raw === undefined) return fallback;
+  const value = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new ConfigError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function text(values: Map<SettingName, string | boolean>, name: SettingName): string | undefined {
+  const raw = values.get(name);
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || raw === '') throw new ConfigError(`--${name} needs a value`);
+  return raw;
+}
+
+/** Reads the shared secret from a file; refuses short or missing secrets. The secret is never logged. */
+export function readSecret(path: string | undefined, env: NodeJS.ProcessEnv): Uint8Array {
+  let secret: Buffer;
+  if (path !== undefined) {
+    try {
+      secret = readFileSync(path);
+    } catch (error) {
+      throw new ConfigError(`cannot read the secret file ${path}: ${(error as Error).message}`);
+    }
+    // A trailing newline from `echo` or an editor is not part of the secret.
+    while (secret.length > 0 && (secret[secret.length - 1] === 0x0a || secret[secret.length - 1] === 0x0d)) secret = secret.subarray(0, -1);
+  } else if (env.CONFSTATE_SECRET !== undefined) {
+    secret = Buffer.from(env.CONFSTATE_SECRET, 'utf8');
+  } else {
+    throw new ConfigError('no shared secret: give --secret-file (or CONFSTATE_SECRET_FILE, or CONFSTATE_SECRET)');
+  }
+  if (secret.length < 32) throw new ConfigError(`the shared secret is ${secret.length} bytes; use at least 32 random bytes (e.g. openssl rand -hex 32)`);
+  return secret;
+}
+
+/** Builds a validated node configuration for `role`. Throws ConfigError naming the bad setting. */
+export function nodeConfig(role: 'primary' | 'secondary' | 'check', values: Map<SettingName, string | boolean>, env: NodeJS.ProcessEnv): NodeConfig {
+  const listenText = text(values, 'listen') ?? (role === 'secondary' ? '127.0.0.1:7401' : '127.0.0.1:7400');
+  const primaryText = text(values, 'primary') ?? (role === 'primary' ? undefined : '127.0.0.1:7400');
+  const certPath = text(values, 'tls-cert');
+  const keyPath = text(values, 'tls-key');
+  const caPath = text(values, 'tls-ca');
+  const tlsGiven = [certPath, keyPath, caPath].filter((p) => p !== undefined).length;
+  if (tlsGiven !== 0 && tlsGiven !== 3) throw new ConfigError('mutual TLS needs all three of --tls-cert, --tls-key and --tls-ca');
+  const minReplicas = integer(values, 'min-replicas', 1, 0, 1) as 0 | 1;
+  const logLevel = text(values, 'log-level') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`--log-level must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
+  const syncRepairRaw = values.get('sync-repair');
+  const syncRepair = syncRepairRaw === undefined ? true : typeof syncRepairRaw === 'boolean' ? syncRepairRaw : parseBoolean(syncRepairRaw, '--sync-repair');
+  const limits: ReplicationLimits = {
+    ...REPLICATION_LIMITS_DEFAULT,
+    valueBytesMax: integer(values, 'value-bytes-max', REPLICATION_LIMITS_DEFAULT.valueBytesMax, 16, 1024 * 1024),
+    frameBytesMax: integer(values, 'frame-bytes-max', REPLICATION_LIMITS_DEFAULT.frameBytesMax, 64 * 1024, 256 * 1024 * 1024),
+    windowElementsMax: integer(values, 'window-elements-max', REPLICATION_LIMITS_DEFAULT.windowElementsMax, 1, 16 * 1024 * 1024),
+  };
+  if (limits.frameBytesMax < 4 * (limits.valueBytesMax + 1024)) {
+    throw new ConfigError(`--frame-bytes-max (${limits.frameBytesMax}) must hold at least four of the largest elements (--value-bytes-max ${limits.valueBytesMax})`);
+  }
+  const timings: ReplicationTimings = {
+    ...REPLICATION_TIMINGS_DEFAULT,
+    heartbeatIntervalMs: integer(values, 'heartbeat-interval-ms', REPLICATION_TIMINGS_DEFAULT.heartbeatIntervalMs, 1, 60_000),
+    linkTimeoutMs: integer(values, 'link-timeout-ms', REPLICATION_TIMINGS_DEFAULT.linkTimeoutMs, 2, 600_000),
+    syncCheckIntervalMs: integer(values, 'sync-check-interval-ms', REPLICATION_TIMINGS_DEFAULT.syncCheckIntervalMs, 0, 86_400_000),
+  };
+  if (timings.linkTimeoutMs <= timings.heartbeatIntervalMs) {
+    throw new ConfigError(`--link-timeout-ms (${timings.linkTimeoutMs}) must exceed --heartbeat-interval-ms (${timings.heartbeatIntervalMs})`);
+  }
+  return {
+    listen: parseAddress(listenText, '--listen'),
+    primary: primaryText === undefined ? undefined : parseAddress(primaryText, '--primary'),
+    nodeId: integer(values, 'node-id', role === 'secondary' ? 2 : role === 'check' ? 15 : 1, 0, NODE_ID_MAX),
+    epoch: integer(values, 'epoch', 1, 1, Number.MAX_SAFE_INTEGER),
+    secret: readSecret(text(values, 'secret-file'), env),
+    tls: tlsGiven === 3 ? { certPath: certPath!, keyPath: keyPath!, caPath: caPath! } : undefined,
+    minReplicas,
+    syncRepair,
+    maxClockSkewMs: integer(values, 'max-clock-skew-ms', 5000, 0, 86_400_000),
+    elementsMax: integer(values, 'elements-max', 4_000_000, 1, 100_000_000),
+    logLevel: logLevel as NodeConfig['logLevel'],
+    testHooks: values.get('test-hooks') === true,
+    limits,
+    timings,
+  };
+}

@@ -1,0 +1,188 @@
+/** A Node client for the element API (the binary protocol's `update`, `get`
+ *  and `check_request`): what media engines, gateways, benchmarks and
+ *  `confstate check` use. Requests are pipelined; each has one pending promise. */
+
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { Timestamp } from '../core/clock.ts';
+import type { JsonValue } from '../core/value.ts';
+import { DialerHandshake } from '../replication/handshake.ts';
+import { FrameDecoder, type Message, decodeBody, encodeFrame } from '../replication/messages.ts';
+import { hmacAuthenticator, secureRandomBytes, type TlsFiles } from '../replication/node-transport.ts';
+import { DecodeError } from '../replication/wire.ts';
+
+export interface ElementClientOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly secret: Uint8Array;
+  readonly tls?: TlsFiles;
+  /** Node id this client would stamp its own timestamps with (0..15). */
+  readonly nodeId?: number;
+  readonly frameBytesMax?: number;
+  readonly connectTimeoutMs?: number;
+}
+
+/** The answer to an update: `applied` (ts = the element's new ts), `stale` (ts = its current ts), or an error code with detail. */
+export interface UpdateResult {
+  readonly code: string;
+  readonly ts: Timestamp;
+  readonly detail: string;
+}
+
+export interface GetResult {
+  readonly found: boolean;
+  readonly ts: Timestamp;
+  readonly deleted: boolean;
+  readonly value: JsonValue;
+}
+
+export interface CheckResult {
+  readonly inSync: boolean;
+  readonly repaired: number;
+  readonly differences: readonly { readonly key: string; readonly primaryTs: Timestamp; readonly secondaryTs: Timestamp }[];
+}
+
+type Pending = { resolve: (message: Message) => void; reject: (error: Error) => void };
+
+export class ElementClient {
+  readonly #socket: net.Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #pending = new Map<number, Pending>();
+  #nextRequestId = 1;
+  #closedError: Error | undefined;
+
+  private constructor(socket: net.Socket, decoder: FrameDecoder) {
+    this.#socket = socket;
+    this.#decoder = decoder;
+  }
+
+  /** Connects and authenticates; rejects with the server's reason when refused. */
+  static async connect(options: ElementClientOptions): Promise<ElementClient> {
+    const socket = await openSocket(options);
+    socket.setNoDelay(true);
+    const decoder = new FrameDecoder(options.frameBytesMax ?? 4 * 1024 * 1024);
+    const handshake = new DialerHandshake({ role: 'client', nodeId: options.nodeId ?? 15, epoch: 0 }, hmacAuthenticator(options.secret), secureRandomBytes(32));
+    socket.write(encodeFrame(handshake.start()));
+    await new Promise<void>((resolve, reject) => {
+      const fail = (error: Error): void => {
+        socket.destroy();
+        reject(error);
+      };
+      const onData = (chunk: Buffer): void => {
+        const bodies = decoder.push(chunk);
+        if (bodies instanceof DecodeError) return fail(bodies);
+        for (const body of bodies) {
+          const outcome = handshake.handle(decodeBody(body));
+          for (const reply of outcome.send) socket.write(encodeFrame(reply));
+          if (outcome.kind === 'refused') return fail(new Error(`refused (${outcome.code}): ${outcome.reason}`));
+          if (outcome.kind === 'open') {
+            socket.off('data', onData);
+            socket.off('close', onClose);
+            return resolve();
+          }
+        }
+      };
+      const onClose = (): void => fail(new Error('connection closed during the handshake'));
+      socket.on('data', onData);
+      socket.on('close', onClose);
+      socket.on('error', () => undefined);
+    });
+    const client = new ElementClient(socket, decoder);
+    client.#listen();
+    return client;
+  }
+
+  /** Writes `value` to `key` (or deletes it). Without `ts` the primary assigns one. */
+  async update(key: string, value: JsonValue, options: { ts?: Timestamp; deleted?: boolean } = {}): Promise<UpdateResult> {
+    const reply = await this.#request((requestId) => ({ type: 'update', requestId, key, ts: options.ts ?? 0, deleted: options.deleted ?? false, value: options.deleted ? null : value }));
+    if (reply.type !== 'result') throw new Error(`expected result, got ${reply.type}`);
+    return { code: reply.code, ts: reply.ts, detail: reply.detail };
+  }
+
+  async get(key: string): Promise<GetResult> {
+    const reply = await this.#request((requestId) => ({ type: 'get', requestId, key }));
+    if (reply.type !== 'value') throw new Error(`expected value, got ${reply.type}`);
+    return { found: reply.found, ts: reply.ts, deleted: reply.deleted, value: reply.value };
+  }
+
+  /** Asks the primary to compare its store with the secondary's (and repair). */
+  async check(repair: boolean): Promise<CheckResult | UpdateResult> {
+    const reply = await this.#request((requestId) => ({ type: 'check_request', requestId, repair }));
+    if (reply.type === 'check_result') return { inSync: reply.inSync, repaired: reply.repaired, differences: reply.differences };
+    if (reply.type === 'result') return { code: reply.code, ts: reply.ts, detail: reply.detail };
+    throw new Error(`expected check_result, got ${reply.type}`);
+  }
+
+  /** Test hook: sets an element on a secondary started with --test-hooks only. */
+  async testCorrupt(key: string, ts: Timestamp, value: JsonValue): Promise<UpdateResult> {
+    const reply = await this.#request((requestId) => ({ type: 'test_corrupt', requestId, key, ts, value }));
+    if (reply.type !== 'result') throw new Error(`expected result, got ${reply.type}`);
+    return { code: reply.code, ts: reply.ts, detail: reply.detail };
+  }
+
+  close(): void {
+    this.#socket.end();
+    this.#socket.destroySoon();
+  }
+
+  #request(build: (requestId: number) => Message): Promise<Message> {
+    if (this.#closedError !== undefined) return Promise.reject(this.#closedError);
+    const requestId = this.#nextRequestId;
+    this.#nextRequestId = (this.#nextRequestId % 0xffffffff) + 1;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(requestId, { resolve, reject });
+      this.#socket.write(encodeFrame(build(requestId)));
+    });
+  }
+
+  #listen(): void {
+    this.#socket.on('data', (chunk: Buffer) => {
+      const bodies = this.#decoder.push(chunk);
+      if (bodies instanceof DecodeError) return this.#fail(bodies);
+      for (const body of bodies) {
+        let message: Message;
+        try {
+          message = decodeBody(body);
+        } catch (error) {
+          return this.#fail(error as Error);
+        }
+        if (!('requestId' in message)) continue;
+        const pending = this.#pending.get(message.requestId);
+        if (pending === undefined) continue;
+        this.#pending.delete(message.requestId);
+        pending.resolve(message);
+      }
+    });
+    this.#socket.on('close', () => this.#fail(new Error('connection closed')));
+    this.#socket.on('error', (error) => this.#fail(error));
+  }
+
+  #fail(error: Error): void {
+    this.#closedError ??= error;
+    for (const pending of this.#pending.values()) pending.reject(this.#closedError);
+    this.#pending.clear();
+    this.#socket.destroy();
+  }
+}
+
+function openSocket(options: ElementClientOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const files = options.tls;
+    const socket = files
+      ? tls.connect({ host: options.host, port: options.port, cert: readFileSync(files.certPath), key: readFileSync(files.keyPath), ca: readFileSync(files.caPath), checkServerIdentity: () => undefined })
+      : net.connect({ host: options.host, port: options.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connecting to ${options.host}:${options.port} timed out`));
+    }, options.connectTimeoutMs ?? 5000);
+    socket.once(files ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}

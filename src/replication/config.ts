@@ -1,0 +1,62 @@
+/** Limits and timings shared by the replication state machines, with the
+ *  defaults the CLI starts from. Every queue, window and frame has a maximum. */
+
+export interface ReplicationLimits {
+  /** Largest frame body accepted or sent, in bytes. */
+  readonly frameBytesMax: number;
+  /** Elements sent to the secondary and not yet acknowledged: the backpressure window. */
+  readonly windowElementsMax: number;
+  /** Units waiting for window space; beyond this, new client updates get queue_full. */
+  readonly pendingUnitsMax: number;
+  /** Requests one client connection may have outstanding. */
+  readonly clientOutstandingMax: number;
+  /** Largest JSON value, in UTF-8 bytes. */
+  readonly valueBytesMax: number;
+  /** Longest key, in characters. */
+  readonly keyLengthMax: number;
+  /** Differences listed in one sync-check result (the count is always exact). */
+  readonly differencesReportMax: number;
+}
+
+export interface ReplicationTimings {
+  /** The primary sends a heartbeat when the link has been quiet this long. */
+  readonly heartbeatIntervalMs: number;
+  /** A link silent this long is dropped (and, on a secondary, redialled). */
+  readonly linkTimeoutMs: number;
+  /** A connection that has not finished its handshake by then is closed. */
+  readonly handshakeTimeoutMs: number;
+  /** Periodic sync check; 0 turns it off (on-demand checks still run). */
+  readonly syncCheckIntervalMs: number;
+  /** Secondary: wait before redialling a lost primary. */
+  readonly reconnectDelayMs: number;
+}
+
+export const REPLICATION_LIMITS_DEFAULT: ReplicationLimits = {
+  frameBytesMax: 4 * 1024 * 1024,
+  windowElementsMax: 65_536,
+  pendingUnitsMax: 262_144,
+  clientOutstandingMax: 4096,
+  valueBytesMax: 16 * 1024,
+  keyLengthMax: 256,
+  differencesReportMax: 1000,
+};
+
+export const REPLICATION_TIMINGS_DEFAULT: ReplicationTimings = {
+  heartbeatIntervalMs: 100,
+  linkTimeoutMs: 1000,
+  handshakeTimeoutMs: 5000,
+  syncCheckIntervalMs: 60_000,
+  reconnectDelayMs: 200,
+};
+
+/**
+ * Elements that fit in one frame whatever their values: the frame limit
+ * divided by the largest element (key, ts, flags, lengths and the largest value).
+ */
+export function elementsPerFrame(limits: ReplicationLimits): number {
+  const largestElement = 2 + limits.keyLengthMax + 8 + 1 + 4 + limits.valueBytesMax;
+  return Math.max(1, Math.floor((limits.frameBytesMax - 64) / largestElement));
+}
+
+/** Bucket indexes asked for in one request, so the answer fits a frame. */
+export const BUCKETS_PER_REQUEST = 128;

@@ -1,0 +1,184 @@
+/** What both node state machines share: connection bookkeeping, outgoing
+ *  frames, log events, and the element API's read path. Pure: no sockets,
+ *  timers or wall clock; the adapter feeds bytes and time in. */
+
+import type { ElementStore } from '../core/element-store.ts';
+import type { HybridClock } from '../core/clock.ts';
+import { DecodeError } from './wire.ts';
+import { type Message, FrameDecoder, decodeBody, encodeFrame } from './messages.ts';
+import type { AcceptorHandshake, Authenticator, DialerHandshake, HandshakeIdentity } from './handshake.ts';
+
+export type ConnectionId = number;
+
+/** What a node asks its adapter to do. */
+export type Outgoing =
+  | { readonly kind: 'send'; readonly connectionId: ConnectionId; readonly bytes: Uint8Array }
+  | { readonly kind: 'close'; readonly connectionId: ConnectionId; readonly reason: string }
+  /** Secondary only: open a connection to the primary and report it with handleDialed. */
+  | { readonly kind: 'dial' };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface LogEvent {
+  readonly level: LogLevel;
+  readonly message: string;
+  readonly fields?: Readonly<Record<string, unknown>>;
+}
+
+/** Everything from outside a node's state machine: built by the composition root. */
+export interface NodeEnvironment {
+  readonly clock: HybridClock;
+  readonly authenticator: Authenticator;
+  /** Cryptographically random bytes (handshake nonces). */
+  randomBytes(count: number): Uint8Array;
+}
+
+export interface Connection {
+  readonly id: ConnectionId;
+  readonly openedAtMs: number;
+  readonly decoder: FrameDecoder;
+  handshake: AcceptorHandshake | DialerHandshake | undefined;
+  /** Set once the handshake succeeded. */
+  peer: HandshakeIdentity | undefined;
+  lastHeardMs: number;
+  /** Requests of a client connection not yet answered. */
+  outstanding: number;
+  closed: boolean;
+}
+
+/** Output queues and connection table common to primary and secondary. */
+export class NodeBase {
+  readonly store: ElementStore;
+  protected readonly connections = new Map<ConnectionId, Connection>();
+  readonly #outgoing: Outgoing[] = [];
+  #outgoingHead = 0;
+  readonly #events: LogEvent[] = [];
+  #eventsHead = 0;
+
+  constructor(
+    store: ElementStore,
+    protected readonly env: NodeEnvironment,
+    protected readonly frameBytesMax: number,
+  ) {
+    this.store = store;
+  }
+
+  /** The next thing for the adapter to do, oldest first. */
+  pollTransmit(): Outgoing | undefined {
+    if (this.#outgoingHead === this.#outgoing.length) return undefined;
+    const next = this.#outgoing[this.#outgoingHead++];
+    if (this.#outgoingHead === this.#outgoing.length) this.#outgoing.length = this.#outgoingHead = 0;
+    return next;
+  }
+
+  /** The next log event, oldest first. */
+  pollEvent(): LogEvent | undefined {
+    if (this.#eventsHead === this.#events.length) return undefined;
+    const next = this.#events[this.#eventsHead++];
+    if (this.#eventsHead === this.#events.length) this.#events.length = this.#eventsHead = 0;
+    return next;
+  }
+
+  /** Open connections, by role of the peer ('pending' before the handshake ends). */
+  connectionCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const connection of this.connections.values()) {
+      const role = connection.peer?.role ?? 'pending';
+      counts[role] = (counts[role] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  protected log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
+    this.#events.push(fields === undefined ? { level, message } : { level, message, fields });
+  }
+
+  protected dial(): void {
+    this.#outgoing.push({ kind: 'dial' });
+  }
+
+  protected send(connection: Connection, message: Message): void {
+    if (connection.closed) return;
+    this.#outgoing.push({ kind: 'send', connectionId: connection.id, bytes: encodeFrame(message) });
+  }
+
+  protected sendBytes(connection: Connection, bytes: Uint8Array): void {
+    if (connection.closed) return;
+    this.#outgoing.push({ kind: 'send', connectionId: connection.id, bytes });
+  }
+
+  /** Closes one connection; the caller's own cleanup runs in `forget`. */
+  protected close(connection: Connection, reason: string): void {
+    if (connection.closed) return;
+    connection.closed = true;
+    this.#outgoing.push({ kind: 'close', connectionId: connection.id, reason });
+    this.connections.delete(connection.id);
+    this.forget(connection, reason);
+  }
+
+  /** Subclasses drop what they tracked for a connection that is gone. */
+  protected forget(_connection: Connection, _reason: string): void {}
+
+  protected newConnection(id: ConnectionId, nowMs: number): Connection {
+    const connection: Connection = {
+      id,
+      openedAtMs: nowMs,
+      decoder: new FrameDecoder(this.frameBytesMax),
+      handshake: undefined,
+      peer: undefined,
+      lastHeardMs: nowMs,
+      outstanding: 0,
+      closed: false,
+    };
+    this.connections.set(id, connection);
+    return connection;
+  }
+
+  /**
+   * Splits bytes into messages. Returns them, or undefined after closing the
+   * connection for a malformed, truncated-type or oversized frame: a bad peer
+   * loses its connection and changes nothing.
+   */
+  protected decode(connection: Connection, bytes: Uint8Array, nowMs: number): Message[] | undefined {
+    const bodies = connection.decoder.push(bytes);
+    if (bodies instanceof DecodeError) {
+      this.log('warn', 'closing connection: bad frame', { connection: connection.id, problem: bodies.message });
+      this.close(connection, `bad frame: ${bodies.message}`);
+      return undefined;
+    }
+    connection.lastHeardMs = nowMs;
+    const messages: Message[] = [];
+    for (const body of bodies) {
+      try {
+        messages.push(decodeBody(body));
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        this.log('warn', 'closing connection: malformed message', { connection: connection.id, problem: error.message });
+        this.close(connection, `malformed message: ${error.message}`);
+        return undefined;
+      }
+    }
+    return messages;
+  }
+
+  /** Answers a `get` from the local store. */
+  protected answerGet(connection: Connection, requestId: number, key: string): void {
+    const element = this.store.get(key);
+    if (element === undefined) this.send(connection, { type: 'value', requestId, found: false, ts: 0, deleted: false, value: null });
+    else this.send(connection, { type: 'value', requestId, found: true, ts: element.ts, deleted: element.deleted, value: element.value });
+  }
+
+  /** Closes connections whose handshake did not finish in time; returns the next such deadline. */
+  protected expireHandshakes(nowMs: number, handshakeTimeoutMs: number): number | undefined {
+    let next: number | undefined;
+    for (const connection of [...this.connections.values()]) {
+      if (connection.peer !== undefined) continue;
+      const deadline = connection.openedAtMs + handshakeTimeoutMs;
+      if (nowMs >= deadline) {
+        this.log('warn', 'closing connection: handshake timed out', { connection: connection.id, handshakeTimeoutMs });
+        this.close(connection, 'handshake timed out');
+      } else if (next === undefined || deadline < next) next = deadline;
+    }
+    return next;
+  }
+}

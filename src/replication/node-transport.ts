@@ -1,0 +1,221 @@
+/** The one file in src/replication that touches sockets and timers: it runs a
+ *  Primary or Secondary state machine over node:net or node:tls. It frames
+ *  nothing itself and decides nothing: bytes in → handle*, poll* → bytes out,
+ *  one timer armed at pollTimeoutMs(). */
+
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
+import type { Authenticator } from './handshake.ts';
+import type { LogEvent, Outgoing } from './node-core.ts';
+
+/** The state machine surface the adapter drives (Primary and Secondary both fit). */
+export interface DrivenNode {
+  handleConnect(connectionId: number, nowMs: number): void;
+  handleBytes(connectionId: number, bytes: Uint8Array, nowMs: number): void;
+  handleDisconnect(connectionId: number, nowMs: number): void;
+  handleTimeout(nowMs: number): void;
+  pollTransmit(): Outgoing | undefined;
+  pollEvent(): LogEvent | undefined;
+  pollTimeoutMs(): number;
+  handleDialed?(connectionId: number, nowMs: number): void;
+  handleDialFailed?(reason: string, nowMs: number): void;
+}
+
+export interface TlsFiles {
+  readonly certPath: string;
+  readonly keyPath: string;
+  readonly caPath: string;
+}
+
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Logger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface TransportOptions {
+  readonly listen: Address | undefined;
+  /** Secondary: where `dial` outgoings connect. */
+  readonly dialTo?: Address;
+  readonly tls?: TlsFiles;
+  readonly logger: Logger;
+  /** Stop reading from a socket whose unsent output exceeds this (a client not reading its answers). */
+  readonly socketWriteBufferMax?: number;
+}
+
+/** Monotonic milliseconds for the state machines' timeouts. */
+export function monotonicNowMs(): number {
+  return performance.now();
+}
+
+/** HMAC-SHA256 over the shared secret, checked in constant time. */
+export function hmacAuthenticator(secret: Uint8Array): Authenticator {
+  const key = Buffer.from(secret);
+  return {
+    sign: (data) => createHmac('sha256', key).update(data).digest(),
+    verify: (data, proof) => {
+      const expected = createHmac('sha256', key).update(data).digest();
+      return proof.length === expected.length && timingSafeEqual(expected, proof);
+    },
+  };
+}
+
+export function secureRandomBytes(count: number): Uint8Array {
+  return randomBytes(count);
+}
+
+/** Runs `node` over real sockets until `close()`. */
+export class NodeTransport {
+  readonly #node: DrivenNode;
+  readonly #options: TransportOptions;
+  readonly #sockets = new Map<number, net.Socket>();
+  #server: net.Server | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAtMs = Number.POSITIVE_INFINITY;
+  #nextConnectionId = 1;
+  #closed = false;
+  readonly #tlsContext: { cert: Buffer; key: Buffer; ca: Buffer } | undefined;
+
+  constructor(node: DrivenNode, options: TransportOptions) {
+    this.#node = node;
+    this.#options = options;
+    this.#tlsContext = options.tls === undefined ? undefined : { cert: readFileSync(options.tls.certPath), key: readFileSync(options.tls.keyPath), ca: readFileSync(options.tls.caPath) };
+  }
+
+  /** Starts listening (if configured); resolves with the bound address. */
+  async start(): Promise<Address | undefined> {
+    const listen = this.#options.listen;
+    let bound: Address | undefined;
+    if (listen !== undefined) {
+      const onSocket = (socket: net.Socket): void => {
+        this.#adopt(socket, 'accepted');
+        this.#drain();
+      };
+      const server = this.#tlsContext
+        ? tls.createServer({ ...this.#tlsContext, requestCert: true, rejectUnauthorized: true }, onSocket)
+        : net.createServer(onSocket);
+      server.on('tlsClientError', (error: Error) => this.#options.logger.warn({ problem: error.message }, 'TLS handshake failed'));
+      this.#server = server;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(listen.port, listen.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      server.on('error', (error) => this.#options.logger.error({ problem: error.message }, 'listener error'));
+      const address = server.address() as net.AddressInfo;
+      bound = { host: address.address, port: address.port };
+    }
+    this.#drain();
+    return bound;
+  }
+
+  /** Stops listening, closes every socket and the timer. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    for (const socket of this.#sockets.values()) socket.destroy();
+    this.#sockets.clear();
+    const server = this.#server;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #adopt(socket: net.Socket, how: 'accepted' | 'dialed'): number {
+    const id = this.#nextConnectionId++;
+    this.#sockets.set(id, socket);
+    socket.setNoDelay(true);
+    if (how === 'accepted') this.#node.handleConnect(id, monotonicNowMs());
+    else this.#node.handleDialed!(id, monotonicNowMs());
+    socket.on('data', (chunk: Buffer) => {
+      this.#node.handleBytes(id, chunk, monotonicNowMs());
+      this.#drain();
+    });
+    socket.on('error', (error) => this.#options.logger.debug({ connection: id, problem: error.message }, 'socket error'));
+    socket.on('close', () => {
+      if (this.#sockets.get(id) !== socket) return;
+      this.#sockets.delete(id);
+      this.#node.handleDisconnect(id, monotonicNowMs());
+      this.#drain();
+    });
+    socket.on('drain', () => socket.resume());
+    return id;
+  }
+
+  #dial(): void {
+    const to = this.#options.dialTo;
+    if (to === undefined || this.#node.handleDialed === undefined) return;
+    const socket = this.#tlsContext
+      ? tls.connect({ host: to.host, port: to.port, ...this.#tlsContext, servername: to.host, checkServerIdentity: () => undefined })
+      : net.connect({ host: to.host, port: to.port });
+    const connectEvent = this.#tlsContext ? 'secureConnect' : 'connect';
+    const onEarlyError = (error: Error): void => {
+      socket.destroy();
+      this.#node.handleDialFailed?.(error.message, monotonicNowMs());
+      this.#drain();
+    };
+    socket.once('error', onEarlyError);
+    socket.once(connectEvent, () => {
+      socket.off('error', onEarlyError);
+      this.#adopt(socket, 'dialed');
+      this.#drain();
+    });
+  }
+
+  /** Carries out everything the node asked for, logs its events, re-arms the timer. */
+  #drain(): void {
+    if (this.#closed) return;
+    const corked = new Set<net.Socket>();
+    for (let out = this.#node.pollTransmit(); out !== undefined; out = this.#node.pollTransmit()) {
+      if (out.kind === 'dial') {
+        this.#dial();
+        continue;
+      }
+      const socket = this.#sockets.get(out.connectionId);
+      if (socket === undefined) continue;
+      if (out.kind === 'send') {
+        if (!corked.has(socket)) {
+          socket.cork();
+          corked.add(socket);
+        }
+        socket.write(out.bytes);
+        const max = this.#options.socketWriteBufferMax ?? 16 * 1024 * 1024;
+        if (socket.writableLength > max) socket.pause();
+      } else {
+        this.#sockets.delete(out.connectionId);
+        socket.end();
+        socket.destroySoon();
+      }
+    }
+    for (const socket of corked) socket.uncork();
+    for (let event = this.#node.pollEvent(); event !== undefined; event = this.#node.pollEvent()) {
+      this.#options.logger[event.level](event.fields ?? {}, event.message);
+    }
+    this.#arm();
+  }
+
+  #arm(): void {
+    const at = this.#node.pollTimeoutMs();
+    if (at === this.#timerAtMs && this.#timer !== undefined) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAtMs = at;
+    if (!Number.isFinite(at)) return;
+    const delay = Math.max(0, Math.ceil(at - monotonicNowMs()));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAtMs = Number.POSITIVE_INFINITY;
+      this.#node.handleTimeout(monotonicNowMs());
+      this.#drain();
+    }, delay);
+  }
+}

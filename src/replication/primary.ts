@@ -1,0 +1,641 @@
+/** Primary side of synchronous replication (DESIGN.md §2–3). Pure: no
+ *  sockets, timers or wall clock. The adapter feeds connections, bytes and
+ *  time in, drains pollTransmit()/pollEvent(), and arms one timer at
+ *  pollTimeoutMs().
+ *
+ *  - Client updates pass the write gate; each unit it releases goes to the
+ *    secondary in a `replicate` frame (many per frame, each with a sequence
+ *    number). The secondary applies and acknowledges cumulatively; only then
+ *    does the gate apply the unit here and answer the requests (W2, W3).
+ *  - At most `windowElementsMax` elements are unacknowledged; further units
+ *    wait (at most `pendingUnitsMax`), and past that clients get queue_full:
+ *    a slow secondary slows writers and never grows memory without limit.
+ *  - A secondary that attaches reports its digest root. Equal: streaming at
+ *    once. Empty: it is sent every element (a snapshot, in chunks, while
+ *    writes continue). Otherwise the digests are drilled down and only the
+ *    differing keys are sent or fetched (newer timestamp wins).
+ *  - Sync check: the same drill-down, reporting `in-sync` or the differing
+ *    keys with both timestamps, and repairing them. Keys with an update in
+ *    flight are skipped: their difference is the replication itself. */
+
+import { type Timestamp, formatTimestamp } from '../core/clock.ts';
+import { differingNodes } from '../core/digest.ts';
+import type { ElementStore } from '../core/element-store.ts';
+import { checkValue } from '../core/value.ts';
+import { type Difference, compareBucket } from '../core/sync-diff.ts';
+import { type ReplicationUnit, type WriteRequest, WriteGate, type WriteGateLimits } from '../core/write-gate.ts';
+import { AcceptorHandshake } from './handshake.ts';
+import { type Message, type WireElement, encodeFrame } from './messages.ts';
+import { BUCKETS_PER_REQUEST, type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
+import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment } from './node-core.ts';
+
+export interface PrimaryOptions {
+  readonly nodeId: number;
+  readonly epoch: number;
+  /** 1: refuse writes (unavailable) with no secondary attached. 0: serve alone, degraded. */
+  readonly minReplicas: 0 | 1;
+  /** Repair the differences a periodic sync check finds. */
+  readonly syncRepair: boolean;
+  readonly limits: ReplicationLimits;
+  readonly timings: ReplicationTimings;
+  readonly gate: WriteGateLimits;
+}
+
+interface ClientWrite extends WriteRequest {
+  readonly connection: Connection;
+  readonly requestId: number;
+}
+
+type Unit = ReplicationUnit<ClientWrite>;
+
+/** The result of a sync check. */
+export interface SyncCheckResult {
+  readonly atMs: number;
+  readonly inSync: boolean;
+  /** Exact number of differing keys found. */
+  readonly differenceCount: number;
+  /** The first differencesReportMax of them; localTs is the primary's. */
+  readonly differences: readonly Difference[];
+  readonly repaired: number;
+}
+
+interface InFlightEntry {
+  readonly seq: number;
+  readonly unit: Unit | undefined;
+}
+
+interface Requester {
+  readonly connection: Connection;
+  readonly requestId: number;
+}
+
+/** A digest drill-down against the secondary: for catch-up or for a check. */
+class SyncJob {
+  level = 0;
+  indexes: number[] = [0];
+  buckets: number[] = [];
+  requestId = 0;
+  readonly differences: Difference[] = [];
+  fetchKeys: string[] = [];
+  repaired = 0;
+  phase: 'digest' | 'buckets' | 'fetch' = 'digest';
+  readonly requesters: Requester[] = [];
+  constructor(
+    readonly purpose: 'catch_up' | 'check',
+    readonly repair: boolean,
+  ) {}
+}
+
+class Link {
+  phase: 'negotiating' | 'catching_up' | 'streaming' = 'negotiating';
+  nextSeq = 1;
+  ackedSeq = 0;
+  readonly inFlight: InFlightEntry[] = [];
+  inFlightHead = 0;
+  readonly pending: Unit[] = [];
+  pendingHead = 0;
+  /** Keys still to send to bring the secondary up to date (snapshot or repair). */
+  pushKeys: string[] = [];
+  pushCursor = 0;
+  /** Catch-up ends when every element up to this seq is acknowledged. */
+  catchUpLastSeq = 0;
+  catchUpDone = false;
+  job: SyncJob | undefined = undefined;
+  lastSentMs: number;
+  constructor(
+    readonly connection: Connection,
+    nowMs: number,
+  ) {
+    this.lastSentMs = nowMs;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.length - this.inFlightHead;
+  }
+
+  get pendingCount(): number {
+    return this.pending.length - this.pendingHead;
+  }
+}
+
+export class Primary extends NodeBase {
+  readonly gate: WriteGate<ClientWrite>;
+  readonly options: PrimaryOptions;
+  #link: Link | undefined = undefined;
+  #nextRequestId = 1;
+  #nextSyncCheckMs: number;
+  #lastCheck: SyncCheckResult | undefined = undefined;
+  readonly #perFrame: number;
+  /** Answers by code since start: a metric. */
+  readonly answerCounts = new Map<string, number>();
+  /** Waiting on-demand checks when none could start yet. */
+  readonly #waitingChecks: { requester: Requester; repair: boolean }[] = [];
+
+  constructor(store: ElementStore, env: NodeEnvironment, options: PrimaryOptions, nowMs: number) {
+    super(store, env, options.limits.frameBytesMax);
+    this.options = options;
+    this.gate = new WriteGate<ClientWrite>(store, options.gate);
+    this.#perFrame = elementsPerFrame(options.limits);
+    this.#nextSyncCheckMs = nowMs + (options.timings.syncCheckIntervalMs || Number.POSITIVE_INFINITY);
+  }
+
+  /** `streaming`, `catching_up`, `negotiating`, or `none` when no secondary is attached. */
+  get secondaryState(): 'none' | Link['phase'] {
+    return this.#link?.phase ?? 'none';
+  }
+
+  /** The last sync check's result, if one ran. */
+  get lastSyncCheck(): SyncCheckResult | undefined {
+    return this.#lastCheck;
+  }
+
+  /** Elements sent to the secondary and not acknowledged. */
+  get replicationInFlight(): number {
+    return this.#link?.inFlightCount ?? 0;
+  }
+
+  handleConnect(connectionId: ConnectionId, nowMs: number): void {
+    const connection = this.newConnection(connectionId, nowMs);
+    connection.handshake = new AcceptorHandshake(
+      { role: 'primary', nodeId: this.options.nodeId, epoch: this.options.epoch },
+      this.env.authenticator,
+      this.env.randomBytes(32),
+      () => ({
+        type: 'welcome',
+        role: 'primary',
+        epoch: this.options.epoch,
+        digestLeafBits: this.store.digest.leafBits,
+        digestFanoutBits: this.store.digest.fanoutBits,
+      }),
+      ['secondary', 'client'],
+    );
+  }
+
+  handleDisconnect(connectionId: ConnectionId, _nowMs: number): void {
+    const connection = this.connections.get(connectionId);
+    if (connection === undefined) return;
+    connection.closed = true;
+    this.connections.delete(connectionId);
+    this.forget(connection, 'peer closed the connection');
+    this.#pump();
+  }
+
+  handleBytes(connectionId: ConnectionId, bytes: Uint8Array, nowMs: number): void {
+    const connection = this.connections.get(connectionId);
+    if (connection === undefined) return;
+    const messages = this.decode(connection, bytes, nowMs);
+    if (messages === undefined) return;
+    for (const message of messages) {
+      if (connection.closed) break;
+      this.#handleMessage(connection, message, nowMs);
+    }
+    this.#pump();
+    this.#flush(nowMs);
+  }
+
+  handleTimeout(nowMs: number): void {
+    this.expireHandshakes(nowMs, this.options.timings.handshakeTimeoutMs);
+    const link = this.#link;
+    if (link !== undefined) {
+      if (nowMs - link.connection.lastHeardMs > this.options.timings.linkTimeoutMs) {
+        this.log('warn', 'secondary silent: dropping the link', { silentMs: nowMs - link.connection.lastHeardMs });
+        this.close(link.connection, 'link timed out');
+      } else if (nowMs - link.lastSentMs >= this.options.timings.heartbeatIntervalMs) {
+        this.send(link.connection, { type: 'heartbeat', epoch: this.options.epoch, seq: link.nextSeq - 1 });
+        link.lastSentMs = nowMs;
+      }
+    }
+    if (nowMs >= this.#nextSyncCheckMs) {
+      this.#nextSyncCheckMs = nowMs + this.options.timings.syncCheckIntervalMs;
+      if (this.#link?.phase === 'streaming' && this.#link.job === undefined) this.#startJob(this.#link, 'check', this.options.syncRepair);
+    }
+    this.#pump();
+    this.#flush(nowMs);
+  }
+
+  /** When the adapter should call handleTimeout next. */
+  pollTimeoutMs(): number {
+    let next = this.#nextSyncCheckMs;
+    const link = this.#link;
+    if (link !== undefined) {
+      next = Math.min(next, link.lastSentMs + this.options.timings.heartbeatIntervalMs, link.connection.lastHeardMs + this.options.timings.linkTimeoutMs + 1);
+    }
+    for (const connection of this.connections.values()) {
+      if (connection.peer === undefined) next = Math.min(next, connection.openedAtMs + this.options.timings.handshakeTimeoutMs);
+    }
+    return next;
+  }
+
+  /** Starts an on-demand sync check; the result arrives as an event and in lastSyncCheck. */
+  requestSyncCheck(repair: boolean, nowMs: number): boolean {
+    const link = this.#link;
+    if (link?.phase !== 'streaming' || link.job !== undefined) return false;
+    this.#startJob(link, 'check', repair);
+    this.#flush(nowMs);
+    return true;
+  }
+
+  /** Drops all in-flight work (shutdown): every waiting request is answered unavailable. */
+  shutdown(reason: string): void {
+    this.gate.abortAll(reason);
+    this.#deliverAnswers();
+    for (const connection of [...this.connections.values()]) this.close(connection, reason);
+  }
+
+  protected override forget(connection: Connection, reason: string): void {
+    const link = this.#link;
+    if (link === undefined || link.connection !== connection) return;
+    this.#link = undefined;
+    const failReason = `secondary link lost: ${reason}`;
+    for (let i = link.inFlightHead; i < link.inFlight.length; i++) {
+      const unit = link.inFlight[i]!.unit;
+      if (unit !== undefined) this.#completeUnit(unit, false, failReason);
+    }
+    for (let i = link.pendingHead; i < link.pending.length; i++) this.#completeUnit(link.pending[i]!, false, failReason);
+    for (const requester of link.job?.requesters ?? []) this.#sendCheckUnavailable(requester, failReason);
+    for (const waiting of this.#waitingChecks.splice(0)) this.#sendCheckUnavailable(waiting.requester, failReason);
+    this.log('warn', 'secondary detached', { reason, inFlight: link.inFlightCount, pending: link.pendingCount });
+  }
+
+  #handleMessage(connection: Connection, message: Message, nowMs: number): void {
+    const handshake = connection.handshake;
+    if (handshake instanceof AcceptorHandshake) {
+      const outcome = handshake.handle(message);
+      for (const reply of outcome.send) this.send(connection, reply);
+      if (outcome.kind === 'refused') {
+        this.log('warn', 'refused a peer', { connection: connection.id, code: outcome.code, reason: outcome.reason });
+        this.close(connection, outcome.reason);
+      } else if (outcome.kind === 'open') {
+        connection.handshake = undefined;
+        connection.peer = outcome.peer;
+        this.log('info', `${outcome.peer.role} connected`, { connection: connection.id, nodeId: outcome.peer.nodeId });
+        if (outcome.peer.role === 'secondary') this.#attach(connection, nowMs);
+      }
+      return;
+    }
+    if (connection.peer?.role === 'secondary') this.#handleSecondaryMessage(connection, message, nowMs);
+    else this.#handleClientMessage(connection, message, nowMs);
+  }
+
+  #attach(connection: Connection, nowMs: number): void {
+    if (this.#link !== undefined) {
+      this.log('info', 'a secondary reconnected: replacing the old link', { old: this.#link.connection.id, new: connection.id });
+      this.close(this.#link.connection, 'replaced by a new secondary connection');
+    }
+    this.#link = new Link(connection, nowMs);
+  }
+
+  #handleSecondaryMessage(connection: Connection, message: Message, nowMs: number): void {
+    const link = this.#link;
+    if (link === undefined || link.connection !== connection) {
+      this.close(connection, 'not the attached secondary');
+      return;
+    }
+    switch (message.type) {
+      case 'sync_state':
+        return this.#negotiate(link, message, nowMs);
+      case 'ack':
+        return this.#acknowledge(link, message.seq);
+      case 'digest_response':
+        return this.#onDigestResponse(link, message.requestId, message.hashes);
+      case 'bucket_response':
+        return this.#onBucketResponse(link, message.requestId, message.answered, message.pairs);
+      case 'fetch_response':
+        return this.#onFetchResponse(link, message.requestId, message.elements);
+      default:
+        this.log('warn', 'closing the secondary link: unexpected message', { type: message.type });
+        this.close(connection, `unexpected ${message.type} from the secondary`);
+    }
+  }
+
+  #negotiate(link: Link, state: Message & { type: 'sync_state' }, nowMs: number): void {
+    if (link.phase !== 'negotiating') {
+      this.close(link.connection, 'sync_state sent twice');
+      return;
+    }
+    const [rootLow, rootHigh] = this.store.digest.root();
+    if (state.rootLow === rootLow && state.rootHigh === rootHigh && state.elementCount === this.store.size) {
+      link.phase = 'streaming';
+      this.send(link.connection, { type: 'sync_done', repaired: 0 });
+      this.log('info', 'secondary attached, already in sync', { elements: state.elementCount });
+    } else if (state.elementCount === 0) {
+      link.phase = 'catching_up';
+      link.pushKeys = Array.from(this.#keys());
+      this.log('info', 'secondary attached empty: sending a snapshot', { elements: link.pushKeys.length });
+    } else {
+      link.phase = 'catching_up';
+      this.#startJob(link, 'catch_up', true);
+      this.log('info', 'secondary attached with data: comparing digests', { theirs: state.elementCount, ours: this.store.size });
+    }
+    this.#flush(nowMs);
+  }
+
+  *#keys(): IterableIterator<string> {
+    for (const element of this.store.entries()) yield element.key;
+  }
+
+  #acknowledge(link: Link, seq: number): void {
+    if (seq >= link.nextSeq) {
+      this.close(link.connection, `ack of seq ${seq} that was never sent (next is ${link.nextSeq})`);
+      return;
+    }
+    if (seq <= link.ackedSeq) return;
+    link.ackedSeq = seq;
+    while (link.inFlightHead < link.inFlight.length && link.inFlight[link.inFlightHead]!.seq <= seq) {
+      const entry = link.inFlight[link.inFlightHead++]!;
+      if (entry.unit !== undefined) this.#completeUnit(entry.unit, true, '');
+    }
+    if (link.inFlightHead === link.inFlight.length) link.inFlight.length = link.inFlightHead = 0;
+    if (link.phase === 'catching_up' && link.catchUpDone && seq >= link.catchUpLastSeq) this.#streaming(link, 0);
+  }
+
+  #handleClientMessage(connection: Connection, message: Message, nowMs: number): void {
+    switch (message.type) {
+      case 'update':
+        return this.#onUpdate(connection, message);
+      case 'get':
+        return this.answerGet(connection, message.requestId, message.key);
+      case 'check_request': {
+        const requester = { connection, requestId: message.requestId };
+        const link = this.#link;
+        if (link === undefined) return this.#sendCheckUnavailable(requester, 'no secondary is attached');
+        if (link.job?.purpose === 'check' && link.job.repair === message.repair) {
+          link.job.requesters.push(requester);
+          return;
+        }
+        if (link.phase === 'streaming' && link.job === undefined) {
+          this.#startJob(link, 'check', message.repair).requesters.push(requester);
+          this.#flush(nowMs);
+          return;
+        }
+        this.#waitingChecks.push({ requester, repair: message.repair });
+        return;
+      }
+      default:
+        this.log('warn', 'closing a client connection: unexpected message', { connection: connection.id, type: message.type });
+        this.close(connection, `a client cannot send ${message.type}`);
+    }
+  }
+
+  #onUpdate(connection: Connection, m: Message & { type: 'update' }): void {
+    const reply = (code: string, ts: Timestamp, detail: string): void => {
+      this.#count(code);
+      this.send(connection, { type: 'result', requestId: m.requestId, code, ts, detail });
+    };
+    if (connection.outstanding >= this.options.limits.clientOutstandingMax) {
+      return reply('queue_full', 0, `this connection has ${this.options.limits.clientOutstandingMax} requests outstanding (the limit)`);
+    }
+    if (m.key.length > this.options.limits.keyLengthMax) {
+      return reply('rejected', 0, `invalid_key: key is ${m.key.length} characters; the limit is ${this.options.limits.keyLengthMax}`);
+    }
+    if (!m.deleted) {
+      const size = checkValue(m.value, this.options.limits.valueBytesMax);
+      if (typeof size !== 'number') return reply('rejected', 0, `invalid_value: ${size.message}`);
+    }
+    const link = this.#link;
+    if (this.options.minReplicas > 0 && link === undefined) {
+      return reply('unavailable', 0, 'no_secondary: no secondary is attached and minReplicas is 1');
+    }
+    if (link !== undefined && link.pendingCount >= this.options.limits.pendingUnitsMax) {
+      return reply('queue_full', 0, `the replication queue holds ${this.options.limits.pendingUnitsMax} units (the limit)`);
+    }
+    let ts = m.ts;
+    if (ts === 0) ts = this.env.clock.now();
+    else {
+      const problem = this.env.clock.observe(ts);
+      if (problem !== undefined) return reply('rejected', 0, `${problem.code}: ${problem.message}`);
+    }
+    connection.outstanding++;
+    this.gate.submit({ key: m.key, value: m.deleted ? null : m.value, deleted: m.deleted, ts, seq: 0, answer: undefined, connection, requestId: m.requestId });
+  }
+
+  /** Moves units from the gate to the link (or completes them at once without one), then answers. */
+  #pump(): void {
+    for (let unit = this.gate.pollUnit(); unit !== undefined; unit = this.gate.pollUnit()) {
+      const link = this.#link;
+      // While negotiating, units wait in `pending` and go out once the secondary's state is known.
+      if (link !== undefined) link.pending.push(unit);
+      else if (this.options.minReplicas === 0) this.gate.complete(unit, true);
+      else this.gate.complete(unit, false, 'no_secondary');
+    }
+    this.#deliverAnswers();
+  }
+
+  #completeUnit(unit: Unit, replicated: boolean, reason: string): void {
+    this.gate.complete(unit, replicated, reason);
+  }
+
+  #deliverAnswers(): void {
+    for (let request = this.gate.pollAnswered(); request !== undefined; request = this.gate.pollAnswered()) {
+      const answer = request.answer!;
+      request.connection.outstanding--;
+      this.#count(answer.code);
+      if (request.connection.closed) continue;
+      let ts = 0;
+      let detail = '';
+      if (answer.code === 'applied') ts = request.ts;
+      else if (answer.code === 'stale') {
+        ts = answer.currentTs;
+        detail = answer.message;
+      } else if (answer.code === 'rejected' || answer.code === 'unavailable') detail = `${answer.reason}: ${answer.message}`;
+      else detail = answer.message;
+      this.send(request.connection, { type: 'result', requestId: request.requestId, code: answer.code, ts, detail });
+    }
+  }
+
+  #count(code: string): void {
+    this.answerCounts.set(code, (this.answerCounts.get(code) ?? 0) + 1);
+  }
+
+  /** Sends what the window allows: live units first, then catch-up or repair elements. */
+  #flush(nowMs: number): void {
+    const link = this.#link;
+    if (link === undefined || link.phase === 'negotiating') return;
+    const windowMax = this.options.limits.windowElementsMax;
+    while (link.pendingCount > 0 && link.inFlightCount < windowMax) {
+      const count = Math.min(link.pendingCount, this.#perFrame, windowMax - link.inFlightCount);
+      const elements: WireElement[] = [];
+      const firstSeq = link.nextSeq;
+      for (let i = 0; i < count; i++) {
+        const unit = link.pending[link.pendingHead++]!;
+        elements.push(unit);
+        link.inFlight.push({ seq: link.nextSeq++, unit });
+      }
+      if (link.pendingHead === link.pending.length) link.pending.length = link.pendingHead = 0;
+      this.sendBytes(link.connection, encodeFrame({ type: 'replicate', firstSeq, elements }));
+      link.lastSentMs = nowMs;
+    }
+    while (link.pushCursor < link.pushKeys.length && link.inFlightCount < windowMax) {
+      const elements: WireElement[] = [];
+      const firstSeq = link.nextSeq;
+      while (link.pushCursor < link.pushKeys.length && elements.length < this.#perFrame && link.inFlightCount < windowMax) {
+        const element = this.store.get(link.pushKeys[link.pushCursor++]!);
+        if (element === undefined) continue; // collected meanwhile: nothing to send
+        elements.push(element);
+        link.inFlight.push({ seq: link.nextSeq++, unit: undefined });
+      }
+      if (elements.length > 0) {
+        this.sendBytes(link.connection, encodeFrame({ type: 'replicate', firstSeq, elements }));
+        link.lastSentMs = nowMs;
+      }
+    }
+    if (link.pushCursor === link.pushKeys.length && link.pushKeys.length > 0) {
+      link.pushKeys = [];
+      link.pushCursor = 0;
+      this.#finishPush(link);
+    }
+  }
+
+  /** All catch-up or repair elements are sent. */
+  #finishPush(link: Link): void {
+    if (link.phase === 'catching_up' && link.job === undefined) this.#endCatchUp(link, 0);
+  }
+
+  #endCatchUp(link: Link, repaired: number): void {
+    link.catchUpDone = true;
+    link.catchUpLastSeq = link.nextSeq - 1;
+    this.send(link.connection, { type: 'sync_done', repaired });
+    if (link.ackedSeq >= link.catchUpLastSeq) this.#streaming(link, repaired);
+  }
+
+  #streaming(link: Link, repaired: number): void {
+    link.phase = 'streaming';
+    this.log('info', 'secondary caught up', { repaired, seq: link.ackedSeq });
+    this.#startWaitingCheck(link);
+  }
+
+  #startWaitingCheck(link: Link): void {
+    const first = this.#waitingChecks.shift();
+    if (first === undefined) return;
+    const job = this.#startJob(link, 'check', first.repair);
+    job.requesters.push(first.requester);
+    for (let more = this.#waitingChecks.shift(); more !== undefined; more = this.#waitingChecks.shift()) job.requesters.push(more.requester);
+  }
+
+  #startJob(link: Link, purpose: 'catch_up' | 'check', repair: boolean): SyncJob {
+    const job = new SyncJob(purpose, repair);
+    link.job = job;
+    this.#requestDigest(link, job);
+    return job;
+  }
+
+  #requestDigest(link: Link, job: SyncJob): void {
+    job.requestId = this.#nextRequestId++;
+    this.send(link.connection, { type: 'digest_request', requestId: job.requestId, level: job.level, indexes: job.indexes });
+  }
+
+  #onDigestResponse(link: Link, requestId: number, hashes: Uint32Array): void {
+    const job = link.job;
+    if (job === undefined || job.phase !== 'digest' || job.requestId !== requestId || hashes.length !== job.indexes.length * 2) {
+      this.close(link.connection, `unexpected digest_response ${requestId}`);
+      return;
+    }
+    const next = differingNodes(this.store.digest, job.level, job.indexes, hashes);
+    if (next.length === 0) return this.#finishJob(link, job);
+    if (job.level === this.store.digest.depth) {
+      job.phase = 'buckets';
+      job.buckets = next;
+      return this.#requestBuckets(link, job);
+    }
+    job.level++;
+    job.indexes = next;
+    this.#requestDigest(link, job);
+  }
+
+  #requestBuckets(link: Link, job: SyncJob): void {
+    job.requestId = this.#nextRequestId++;
+    this.send(link.connection, { type: 'bucket_request', requestId: job.requestId, buckets: job.buckets.slice(0, BUCKETS_PER_REQUEST) });
+  }
+
+  #onBucketResponse(link: Link, requestId: number, answered: number, pairs: readonly { key: string; ts: Timestamp }[]): void {
+    const job = link.job;
+    const asked = Math.min(job?.buckets.length ?? 0, BUCKETS_PER_REQUEST);
+    if (job === undefined || job.phase !== 'buckets' || job.requestId !== requestId || answered < 1 || answered > asked) {
+      this.close(link.connection, `unexpected bucket_response ${requestId}`);
+      return;
+    }
+    const local: { key: string; ts: Timestamp }[] = [];
+    for (const bucket of job.buckets.splice(0, answered)) local.push(...this.store.bucketElements(bucket));
+    for (const difference of compareBucket(local, pairs)) {
+      if (this.gate.isBusy(difference.key)) continue;
+      job.differences.push(difference);
+    }
+    if (job.buckets.length > 0) return this.#requestBuckets(link, job);
+    if (job.repair) {
+      for (const d of job.differences) {
+        if (d.localTs > d.remoteTs) link.pushKeys.push(d.key);
+        else job.fetchKeys.push(d.key);
+      }
+      job.repaired += link.pushKeys.length - link.pushCursor;
+      if (job.fetchKeys.length > 0) {
+        job.phase = 'fetch';
+        return this.#requestFetch(link, job);
+      }
+    }
+    this.#finishJob(link, job);
+  }
+
+  #requestFetch(link: Link, job: SyncJob): void {
+    job.requestId = this.#nextRequestId++;
+    this.send(link.connection, { type: 'fetch_request', requestId: job.requestId, keys: job.fetchKeys.slice(0, this.#perFrame) });
+  }
+
+  #onFetchResponse(link: Link, requestId: number, elements: readonly WireElement[]): void {
+    const job = link.job;
+    if (job === undefined || job.phase !== 'fetch' || job.requestId !== requestId) {
+      this.close(link.connection, `unexpected fetch_response ${requestId}`);
+      return;
+    }
+    const asked = new Set(job.fetchKeys.splice(0, this.#perFrame));
+    for (const element of elements) {
+      if (!asked.has(element.key) || this.gate.isBusy(element.key)) continue;
+      // A secondary's element from the future is reported, not copied: one bad clock must not drag ours along.
+      const problem = this.env.clock.observe(element.ts);
+      if (problem !== undefined) {
+        this.log('warn', 'sync repair: not copying an element from the secondary', { key: element.key, problem: problem.message });
+        continue;
+      }
+      if (this.store.apply(element.key, element.value, element.ts, element.deleted) === 'applied') job.repaired++;
+    }
+    if (job.fetchKeys.length > 0) return this.#requestFetch(link, job);
+    this.#finishJob(link, job);
+  }
+
+  #finishJob(link: Link, job: SyncJob): void {
+    link.job = undefined;
+    const differenceCount = job.differences.length;
+    if (job.purpose === 'catch_up') {
+      this.log('info', 'digest comparison done', { differences: differenceCount, repaired: job.repaired });
+      if (link.pushCursor >= link.pushKeys.length) this.#endCatchUp(link, job.repaired);
+      // else #flush ends the catch-up once the pushed elements are sent.
+    } else {
+      const result: SyncCheckResult = {
+        atMs: link.connection.lastHeardMs,
+        inSync: differenceCount === 0,
+        differenceCount,
+        differences: job.differences.slice(0, this.options.limits.differencesReportMax),
+        repaired: job.repaired,
+      };
+      this.#lastCheck = result;
+      this.log(result.inSync ? 'info' : 'warn', result.inSync ? 'sync check: in-sync' : 'sync check: stores differ', {
+        differences: differenceCount,
+        repaired: job.repaired,
+        keys: result.differences.slice(0, 10).map((d) => `${d.key} primary=${formatTimestamp(d.localTs)} secondary=${formatTimestamp(d.remoteTs)}`),
+      });
+      for (const requester of job.requesters) {
+        this.send(requester.connection, {
+          type: 'check_result',
+          requestId: requester.requestId,
+          inSync: result.inSync,
+          repaired: result.repaired,
+          differences: result.differences.map((d) => ({ key: d.key, primaryTs: d.localTs, secondaryTs: d.remoteTs })),
+        });
+      }
+    }
+    if (link.phase === 'streaming') this.#startWaitingCheck(link);
+  }
+
+  #sendCheckUnavailable(requester: Requester, reason: string): void {
+    this.send(requester.connection, { type: 'result', requestId: requester.requestId, code: 'unavailable', ts: 0, detail: reason });
+  }
+}

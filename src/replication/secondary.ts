@@ -1,0 +1,296 @@
+/** Secondary side of synchronous replication. Pure: no sockets, timers or
+ *  wall clock. It dials the primary (through its adapter), proves the shared
+ *  secret, reports its digest root, then applies what the primary sends —
+ *  newer timestamp wins, so resends and repairs are harmless — and
+ *  acknowledges cumulatively. It answers the primary's digest, bucket and
+ *  fetch requests from its own store, serves reads to clients, and answers
+ *  writes with not_primary. It does not decide anything about failover. */
+
+import { checkKey } from '../core/keys.ts';
+import type { ElementStore } from '../core/element-store.ts';
+import { DialerHandshake } from './handshake.ts';
+import type { Message, WireElement, WireKeyTs } from './messages.ts';
+import { AcceptorHandshake } from './handshake.ts';
+import { type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
+import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment } from './node-core.ts';
+
+export interface SecondaryOptions {
+  readonly nodeId: number;
+  readonly epoch: number;
+  /** Where the primary is, as clients should be told (`host:port`). */
+  readonly primaryAddress: string;
+  readonly limits: ReplicationLimits;
+  readonly timings: ReplicationTimings;
+  /** Accept `test_corrupt` requests: only for process-level tests, never in production. */
+  readonly testHooks: boolean;
+}
+
+export type SecondaryState = 'disconnected' | 'connecting' | 'catching_up' | 'in_sync';
+
+export class Secondary extends NodeBase {
+  readonly options: SecondaryOptions;
+  #state: SecondaryState = 'disconnected';
+  #primary: Connection | undefined = undefined;
+  #lastSeq = 0;
+  #redialAtMs: number | undefined;
+  readonly #perFrame: number;
+  /** Elements applied from the primary since start: a metric. */
+  appliedCount = 0;
+
+  constructor(store: ElementStore, env: NodeEnvironment, options: SecondaryOptions, nowMs: number) {
+    super(store, env, options.limits.frameBytesMax);
+    this.options = options;
+    this.#perFrame = elementsPerFrame(options.limits);
+    this.#redialAtMs = nowMs;
+  }
+
+  get state(): SecondaryState {
+    return this.#state;
+  }
+
+  /** A connection to the primary was opened, as asked by a `dial` outgoing. */
+  handleDialed(connectionId: ConnectionId, nowMs: number): void {
+    const connection = this.newConnection(connectionId, nowMs);
+    const handshake = new DialerHandshake({ role: 'secondary', nodeId: this.options.nodeId, epoch: this.options.epoch }, this.env.authenticator, this.env.randomBytes(32));
+    connection.handshake = handshake;
+    this.#primary = connection;
+    this.#state = 'connecting';
+    this.send(connection, handshake.start());
+  }
+
+  /** Dialling the primary failed: try again after reconnectDelayMs. */
+  handleDialFailed(reason: string, nowMs: number): void {
+    this.log('warn', 'cannot reach the primary', { reason, retryInMs: this.options.timings.reconnectDelayMs });
+    this.#state = 'disconnected';
+    this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
+  }
+
+  /** A client connected to this node (reads). */
+  handleConnect(connectionId: ConnectionId, nowMs: number): void {
+    const connection = this.newConnection(connectionId, nowMs);
+    connection.handshake = new AcceptorHandshake(
+      { role: 'secondary', nodeId: this.options.nodeId, epoch: this.options.epoch },
+      this.env.authenticator,
+      this.env.randomBytes(32),
+      () => ({ type: 'welcome', role: 'secondary', epoch: this.options.epoch, digestLeafBits: this.store.digest.leafBits, digestFanoutBits: this.store.digest.fanoutBits }),
+      ['client'],
+    );
+  }
+
+  handleDisconnect(connectionId: ConnectionId, nowMs: number): void {
+    const connection = this.connections.get(connectionId);
+    if (connection === undefined) return;
+    connection.closed = true;
+    this.connections.delete(connectionId);
+    this.forget(connection, 'peer closed the connection');
+    if (connection === this.#primary) this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
+  }
+
+  handleBytes(connectionId: ConnectionId, bytes: Uint8Array, nowMs: number): void {
+    const connection = this.connections.get(connectionId);
+    if (connection === undefined) return;
+    const messages = this.decode(connection, bytes, nowMs);
+    if (messages === undefined) {
+      if (connection === this.#primary) this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
+      return;
+    }
+    const primary = connection === this.#primary;
+    const ackedBefore = this.#lastSeq;
+    for (const message of messages) {
+      if (connection.closed) break;
+      if (connection.handshake !== undefined) this.#handshake(connection, message);
+      else if (primary) this.#handlePrimaryMessage(connection, message);
+      else this.#handleClientMessage(connection, message);
+    }
+    // One cumulative acknowledgement for everything applied from this read.
+    if (primary && !connection.closed && this.#lastSeq > ackedBefore) this.send(connection, { type: 'ack', seq: this.#lastSeq });
+    if (connection.closed && primary) this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
+  }
+
+  handleTimeout(nowMs: number): void {
+    this.expireHandshakes(nowMs, this.options.timings.handshakeTimeoutMs);
+    const primary = this.#primary;
+    if (primary !== undefined && !primary.closed && nowMs - primary.lastHeardMs > this.options.timings.linkTimeoutMs) {
+      this.log('warn', 'primary silent: dropping the link', { silentMs: nowMs - primary.lastHeardMs });
+      this.close(primary, 'link timed out');
+      this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
+    }
+    if (this.#state === 'disconnected' && this.#redialAtMs !== undefined && nowMs >= this.#redialAtMs) {
+      this.#redialAtMs = undefined;
+      this.#state = 'connecting';
+      this.dial();
+    }
+  }
+
+  pollTimeoutMs(): number {
+    let next = Number.POSITIVE_INFINITY;
+    if (this.#state === 'disconnected' && this.#redialAtMs !== undefined) next = this.#redialAtMs;
+    const primary = this.#primary;
+    if (primary !== undefined && !primary.closed) next = Math.min(next, primary.lastHeardMs + this.options.timings.linkTimeoutMs + 1);
+    for (const connection of this.connections.values()) {
+      if (connection.peer === undefined) next = Math.min(next, connection.openedAtMs + this.options.timings.handshakeTimeoutMs);
+    }
+    return next;
+  }
+
+  protected override forget(connection: Connection, reason: string): void {
+    if (connection !== this.#primary) return;
+    this.#primary = undefined;
+    this.#state = 'disconnected';
+    this.log('warn', 'lost the primary', { reason });
+  }
+
+  #handshake(connection: Connection, message: Message): void {
+    const outcome = connection.handshake!.handle(message);
+    for (const reply of outcome.send) this.send(connection, reply);
+    if (outcome.kind === 'refused') {
+      this.log('error', 'handshake refused', { connection: connection.id, code: outcome.code, reason: outcome.reason });
+      this.close(connection, outcome.reason);
+      return;
+    }
+    if (outcome.kind !== 'open') return;
+    connection.handshake = undefined;
+    connection.peer = outcome.peer;
+    if (connection !== this.#primary) return;
+    const welcome = outcome.welcome!;
+    if (welcome.role !== 'primary') {
+      this.log('error', 'the configured primary is not a primary', { role: welcome.role });
+      this.close(connection, `peer is a ${welcome.role}, not a primary`);
+      return;
+    }
+    if (welcome.epoch < this.options.epoch) {
+      this.log('error', 'refusing replication from a lower epoch', { theirs: welcome.epoch, ours: this.options.epoch });
+      this.close(connection, `primary epoch ${welcome.epoch} is below ours (${this.options.epoch})`);
+      return;
+    }
+    const digest = this.store.digest;
+    if (welcome.digestLeafBits !== digest.leafBits || welcome.digestFanoutBits !== digest.fanoutBits) {
+      this.log('error', 'digest shapes differ: check both nodes run the same version and settings', {
+        theirs: `${welcome.digestLeafBits}/${welcome.digestFanoutBits}`,
+        ours: `${digest.leafBits}/${digest.fanoutBits}`,
+      });
+      this.close(connection, 'digest shape mismatch');
+      return;
+    }
+    this.#lastSeq = 0;
+    this.#state = 'catching_up';
+    const [rootLow, rootHigh] = digest.root();
+    this.send(connection, { type: 'sync_state', elementCount: this.store.size, rootLow, rootHigh });
+    this.log('info', 'connected to the primary', { elements: this.store.size });
+  }
+
+  #handlePrimaryMessage(connection: Connection, message: Message): void {
+    switch (message.type) {
+      case 'replicate':
+        return this.#apply(connection, message.firstSeq, message.elements);
+      case 'heartbeat':
+        // Everything sent before the heartbeat is applied (one stream, in order): acknowledge it all.
+        this.send(connection, { type: 'ack', seq: this.#lastSeq });
+        return;
+      case 'sync_done':
+        this.#state = 'in_sync';
+        this.log('info', 'in sync with the primary', { elements: this.store.size, repaired: message.repaired });
+        return;
+      case 'digest_request':
+        return this.#answerDigest(connection, message.requestId, message.level, message.indexes);
+      case 'bucket_request':
+        return this.#answerBuckets(connection, message.requestId, message.buckets);
+      case 'fetch_request':
+        return this.#answerFetch(connection, message.requestId, message.keys);
+      default:
+        this.log('warn', 'closing the link: unexpected message from the primary', { type: message.type });
+        this.close(connection, `unexpected ${message.type} from the primary`);
+    }
+  }
+
+  #apply(connection: Connection, firstSeq: number, elements: readonly WireElement[]): void {
+    if (firstSeq !== this.#lastSeq + 1) {
+      this.log('error', 'replication sequence gap', { expected: this.#lastSeq + 1, got: firstSeq });
+      this.close(connection, `sequence gap: expected ${this.#lastSeq + 1}, got ${firstSeq}`);
+      return;
+    }
+    for (const element of elements) {
+      const problem = this.env.clock.observeTrusted(element.ts);
+      if (problem !== undefined) {
+        this.close(connection, problem.message);
+        return;
+      }
+      const outcome = this.store.apply(element.key, element.value, element.ts, element.deleted);
+      if (outcome === 'full') {
+        // Acknowledging would claim we hold it: close instead, and the primary answers unavailable.
+        this.log('error', 'store full: cannot hold a replicated element', { key: element.key, elementsMax: this.store.elementsMax });
+        this.close(connection, 'secondary store full');
+        return;
+      }
+      this.#lastSeq++;
+      this.appliedCount++;
+    }
+  }
+
+  #answerDigest(connection: Connection, requestId: number, level: number, indexes: readonly number[]): void {
+    const digest = this.store.digest;
+    if (level > digest.depth || indexes.some((i) => i >= digest.nodeCount(level))) {
+      this.close(connection, `digest request outside the tree (level ${level})`);
+      return;
+    }
+    this.send(connection, { type: 'digest_response', requestId, hashes: digest.nodeHashes(level, indexes) });
+  }
+
+  #answerBuckets(connection: Connection, requestId: number, buckets: readonly number[]): void {
+    const leafCount = this.store.digest.leafCount;
+    if (buckets.length === 0 || buckets.some((b) => b >= leafCount)) {
+      this.close(connection, 'bucket request outside the tree');
+      return;
+    }
+    // Stop before the answer would outgrow a frame; the primary asks again for the rest.
+    const budget = this.options.limits.frameBytesMax - 64;
+    const pairs: WireKeyTs[] = [];
+    let bytes = 0;
+    let answered = 0;
+    for (const bucket of buckets) {
+      const elements = this.store.bucketElements(bucket);
+      let size = 0;
+      for (const element of elements) size += 2 + element.key.length * 3 + 8;
+      if (answered > 0 && bytes + size > budget) break;
+      for (const element of elements) pairs.push({ key: element.key, ts: element.ts });
+      bytes += size;
+      answered++;
+    }
+    this.send(connection, { type: 'bucket_response', requestId, answered, pairs });
+  }
+
+  #answerFetch(connection: Connection, requestId: number, keys: readonly string[]): void {
+    if (keys.length > this.#perFrame) {
+      this.close(connection, `fetch of ${keys.length} keys exceeds ${this.#perFrame} per frame`);
+      return;
+    }
+    const elements: WireElement[] = [];
+    for (const key of keys) {
+      const element = this.store.get(key);
+      if (element !== undefined) elements.push(element);
+    }
+    this.send(connection, { type: 'fetch_response', requestId, elements });
+  }
+
+  #handleClientMessage(connection: Connection, message: Message): void {
+    switch (message.type) {
+      case 'get':
+        return this.answerGet(connection, message.requestId, message.key);
+      case 'update':
+      case 'check_request':
+        this.send(connection, { type: 'result', requestId: message.requestId, code: 'not_primary', ts: 0, detail: `this node is the secondary; the primary is ${this.options.primaryAddress}` });
+        return;
+      case 'test_corrupt':
+        if (!this.options.testHooks || checkKey(message.key) !== undefined) {
+          this.close(connection, 'test hooks are off on this node');
+          return;
+        }
+        this.store.apply(message.key, message.value, message.ts, false);
+        this.send(connection, { type: 'result', requestId: message.requestId, code: 'applied', ts: message.ts, detail: 'test hook: changed on the secondary only' });
+        return;
+      default:
+        this.log('warn', 'closing a client connection: unexpected message', { connection: connection.id, type: message.type });
+        this.close(connection, `a client cannot send ${message.type}`);
+    }
+  }
+}

@@ -1,0 +1,241 @@
+/** Primary and secondary state machines wired through an in-memory network:
+ *  the write path, catch-up, sync check and repair, and bad peers, without
+ *  sockets or timers. */
+
+import { describe, expect, it } from 'vitest';
+import { ElementStore } from '../../src/core/element-store.ts';
+import { diffStores } from '../../src/core/sync-diff.ts';
+import { Pair, results } from '../support/pair-harness.ts';
+
+function keyOf(i: number): string {
+  return `s/session-${i % 97}/p/${i % 13}`;
+}
+
+describe('replication pair', () => {
+  it('replication: the secondary holds every element at its acknowledged ts before the acknowledgement arrives (W2)', () => {
+    const pair = new Pair({ seed: 7 });
+    pair.run();
+    const writers = [pair.connectClient('a'), pair.connectClient('b'), pair.connectClient('c')];
+    pair.run();
+    let checked = 0;
+    const keyOfRequest = new Map<string, string>();
+    for (const writer of writers) {
+      // Checked at the moment the acknowledgement reaches the client, not afterwards.
+      writer.onMessage = (message) => {
+        if (message.type !== 'result' || message.code !== 'applied') return;
+        const key = keyOfRequest.get(`${writer.name}:${message.requestId}`)!;
+        expect(pair.secondaryStore.currentTs(key)).toBeGreaterThanOrEqual(message.ts);
+        checked++;
+      };
+    }
+    const pending: { writer: (typeof writers)[number]; requestId: number; key: string }[] = [];
+    for (let round = 0; round < 200; round++) {
+      for (const writer of writers) {
+        const key = keyOf(pair.random.below(400));
+        const requestId = pair.update(writer, key, { round });
+        keyOfRequest.set(`${writer.name}:${requestId}`, key);
+        pending.push({ writer, requestId, key });
+      }
+      pair.run(pair.random.below(20));
+    }
+    pair.run();
+    for (const { writer, requestId } of pending) {
+      const result = results(writer).get(requestId)!;
+      expect(result.code).toBe('applied');
+    }
+    expect(checked).toBe(pending.filter((p) => results(p.writer).get(p.requestId)!.code === 'applied').length);
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
+  });
+
+  it('replication: explicit out-of-order timestamps on one element apply in timestamp order on both stores; older ones are stale', () => {
+    const pair = new Pair();
+    const a = pair.connectClient('a');
+    const b = pair.connectClient('b');
+    pair.run();
+    const base = pair.primary.gate.store.newestTs + (BigInt(0) === 0n ? 4096 * 1000 : 0);
+    const key = 's/x/meta';
+    const ids = [
+      [a, pair.update(a, key, 'first', base + 16 * 5)],
+      [b, pair.update(b, key, 'older', base + 16 * 2)],
+      [a, pair.update(a, key, 'newest', base + 16 * 9)],
+      [b, pair.update(b, key, 'middle', base + 16 * 7)],
+    ] as const;
+    pair.run();
+    const codes = ids.map(([client, id]) => results(client).get(id)!.code);
+    expect(codes).toEqual(['applied', 'stale', 'applied', 'applied']);
+    expect(pair.primaryStore.get(key)).toMatchObject({ value: 'newest', ts: base + 16 * 9 });
+    expect(pair.secondaryStore.get(key)).toMatchObject({ value: 'newest', ts: base + 16 * 9 });
+    const stale = results(b).get(ids[1][1])!;
+    expect(stale.ts).toBe(base + 16 * 5);
+  });
+
+  it('replication: with no secondary attached and minReplicas 1, writes are answered unavailable and change nothing', () => {
+    const pair = new Pair({ startSecondary: false });
+    const a = pair.connectClient('a');
+    pair.run();
+    const id = pair.update(a, 's/x/meta', 1);
+    pair.run();
+    expect(results(a).get(id)).toMatchObject({ code: 'unavailable' });
+    expect(pair.primaryStore.size).toBe(0);
+  });
+
+  it('replication: an empty secondary catches up from a snapshot while writes continue, and ends in sync', () => {
+    const pair = new Pair({ startSecondary: false, minReplicas: 0, limits: { windowElementsMax: 64 } });
+    const a = pair.connectClient('a');
+    pair.run();
+    for (let i = 0; i < 3000; i++) pair.update(a, `s/s${i % 300}/p/${Math.floor(i / 300)}`, { i });
+    pair.run();
+    expect(pair.primaryStore.size).toBe(3000);
+    pair.restartSecondary();
+    pair.run(20);
+    expect(pair.primary.secondaryState).toBe('catching_up');
+    // Writes during the catch-up are acknowledged only once the secondary holds them.
+    const during: number[] = [];
+    a.onMessage = (message) => {
+      if (message.type === 'result' && message.code === 'applied') {
+        const i = during.indexOf(message.requestId);
+        expect(pair.secondaryStore.currentTs(`s/s${i}/p/new`)).toBe(message.ts);
+      }
+    };
+    for (let i = 0; i < 200; i++) {
+      during.push(pair.update(a, `s/s${i}/p/new`, { during: i }));
+      pair.run(3);
+    }
+    expect(pair.primary.secondaryState).toBe('catching_up');
+    pair.run();
+    for (const id of during) {
+      const result = results(a).get(id)!;
+      expect(result.code).toBe('applied');
+    }
+    expect(pair.secondary.state).toBe('in_sync');
+    expect(pair.primary.secondaryState).toBe('streaming');
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
+    expect(pair.secondaryStore.size).toBe(3200);
+  });
+
+  it('replication: a secondary that reconnects with stale data receives only what differs, both ways by newer timestamp', () => {
+    const pair = new Pair();
+    const a = pair.connectClient('a');
+    pair.run();
+    for (let i = 0; i < 500; i++) pair.update(a, keyOf(i), { i });
+    pair.run();
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
+    // The secondary restarts with an old copy: some keys missing, one it never had removed.
+    const old = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    let copied = 0;
+    for (const element of pair.primaryStore.entries()) {
+      if (copied++ % 5 === 0) continue;
+      old.apply(element.key, element.value, element.ts, element.deleted);
+    }
+    pair.killSecondary();
+    for (let i = 0; i < 50; i++) pair.update(a, keyOf(i), { changed: i }); // unavailable: no secondary
+    pair.run();
+    pair.restartSecondary(old);
+    pair.advance(10);
+    expect(pair.secondary.state).toBe('in_sync');
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
+  });
+
+  it('replication: the sync check names exactly the key changed on the secondary alone, and repair makes both equal', () => {
+    const pair = new Pair();
+    const a = pair.connectClient('a');
+    pair.run();
+    for (let i = 0; i < 300; i++) pair.update(a, keyOf(i), { i });
+    pair.run();
+    const victim = keyOf(42);
+    const current = pair.primaryStore.get(victim)!;
+    const s = pair.connectClient('tamper', 'secondary');
+    pair.run();
+    pair.send(s, { type: 'test_corrupt', requestId: 1, key: victim, ts: current.ts + 16, value: 'tampered' });
+    pair.run();
+    pair.send(a, { type: 'check_request', requestId: 900, repair: false });
+    pair.run();
+    const report = a.received.find((m) => m.type === 'check_result' && m.requestId === 900);
+    expect(report).toMatchObject({ inSync: false, differences: [{ key: victim, primaryTs: current.ts, secondaryTs: current.ts + 16 }] });
+    pair.send(a, { type: 'check_request', requestId: 901, repair: true });
+    pair.run();
+    expect(a.received.find((m) => m.type === 'check_result' && m.requestId === 901)).toMatchObject({ inSync: false, repaired: 1 });
+    pair.send(a, { type: 'check_request', requestId: 902, repair: false });
+    pair.run();
+    expect(a.received.find((m) => m.type === 'check_result' && m.requestId === 902)).toMatchObject({ inSync: true, differences: [] });
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
+  });
+
+  it('replication: losing the secondary mid-stream answers in-flight updates unavailable, never applied', () => {
+    const pair = new Pair();
+    const a = pair.connectClient('a');
+    pair.run();
+    const ids = [];
+    for (let i = 0; i < 100; i++) ids.push(pair.update(a, keyOf(i), { i }));
+    pair.run(4); // some frames reach the primary, nothing is acknowledged yet
+    pair.killSecondary();
+    pair.run();
+    for (const id of ids) {
+      const result = results(a).get(id);
+      expect(result).toBeDefined();
+      expect(['applied', 'unavailable']).toContain(result!.code);
+      if (result!.code === 'applied') expect(pair.secondaryStore.currentTs(keyOf(id - 1))).toBeGreaterThan(0);
+    }
+    // W3: whatever the primary holds, the dead secondary held too.
+    for (const element of pair.primaryStore.entries()) expect(pair.secondaryStore.currentTs(element.key)).toBeGreaterThanOrEqual(element.ts);
+  });
+
+  it('replication: garbage bytes from a client close only that connection and change nothing', () => {
+    const pair = new Pair();
+    const a = pair.connectClient('a');
+    const bad = pair.connectClient('bad');
+    pair.run();
+    pair.update(a, 's/x/meta', 1);
+    pair.run();
+    const before = pair.primaryStore.digest.root();
+    pair.sendRaw(bad, new Uint8Array([0, 0, 0, 5, 99, 1, 2, 3, 4]));
+    pair.sendRaw(bad, new Uint8Array([0x80, 0, 0, 0])); // a 2 GiB length prefix
+    pair.run();
+    expect(bad.closed).toBe(true);
+    expect(pair.primaryStore.digest.root()).toEqual(before);
+    const id = pair.update(a, 's/x/meta', 2);
+    pair.run();
+    expect(results(a).get(id)).toMatchObject({ code: 'applied' });
+  });
+
+  it('replication: a client that never authenticates is closed after the handshake timeout and changed nothing', () => {
+    const pair = new Pair({ timings: { handshakeTimeoutMs: 500 } });
+    const a = pair.connectClient('a');
+    a.handshake = undefined; // it will never answer the server's hello
+    pair.advance(600);
+    expect(a.closed).toBe(true);
+    expect(pair.primaryStore.size).toBe(0);
+  });
+
+  it('replication: the secondary answers writes not_primary and serves reads', () => {
+    const pair = new Pair();
+    const a = pair.connectClient('a');
+    const s = pair.connectClient('reader', 'secondary');
+    pair.run();
+    pair.update(a, 's/x/meta', { v: 1 });
+    pair.run();
+    const id = pair.update(s, 's/x/meta', 2);
+    pair.send(s, { type: 'get', requestId: 77, key: 's/x/meta' });
+    pair.run();
+    expect(results(s).get(id)).toMatchObject({ code: 'not_primary' });
+    expect(s.received.find((m) => m.type === 'value')).toMatchObject({ found: true, value: { v: 1 } });
+  });
+
+  it('replication: a slow secondary bounds memory: beyond the window and pending limits writers get queue_full', () => {
+    const pair = new Pair({ limits: { windowElementsMax: 8, pendingUnitsMax: 16, clientOutstandingMax: 100_000 } });
+    const a = pair.connectClient('a');
+    pair.run();
+    expect(pair.primary.secondaryState).toBe('streaming');
+    pair.secondaryRunning = false; // the secondary stalls: frames reach it, nothing is acknowledged
+    pair.run();
+    const ids = [];
+    for (let i = 0; i < 100; i++) ids.push(pair.update(a, keyOf(i), i));
+    pair.run();
+    expect(pair.primary.replicationInFlight).toBe(8);
+    const codes = ids.map((id) => results(a).get(id)?.code);
+    expect(codes.filter((c) => c === 'queue_full').length).toBe(100 - 8 - 16);
+    expect(codes.filter((c) => c === undefined).length).toBe(8 + 16); // waiting, not lost
+    pair.advance(2000); // the link times out: the waiting ones are answered unavailable
+    expect(ids.map((id) => results(a).get(id)?.code).filter((c) => c === 'unavailable').length).toBe(24);
+  });
+});
