@@ -1,0 +1,149 @@
+/** Real confstate processes on loopback for process-level tests: start a
+ *  primary and a secondary on free ports, read their JSON logs, kill them. */
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = join(ROOT, 'src/cli/main.ts');
+
+export interface LogLine {
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+export class NodeProcess {
+  readonly lines: LogLine[] = [];
+  readonly #waiters: { test: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
+  exitCode: number | null | undefined = undefined;
+  readonly exited: Promise<void>;
+
+  constructor(
+    readonly role: 'primary' | 'secondary',
+    readonly child: ChildProcess,
+  ) {
+    let buffered = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (text: string) => {
+      buffered += text;
+      for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
+        const raw = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        let line: LogLine;
+        try {
+          line = JSON.parse(raw) as LogLine;
+        } catch {
+          line = { msg: raw };
+        }
+        this.lines.push(line);
+        for (const waiter of [...this.#waiters]) {
+          if (waiter.test(line)) {
+            this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+            waiter.resolve(line);
+          }
+        }
+      }
+    });
+    this.exited = new Promise((resolve) => child.on('exit', (code) => ((this.exitCode = code), resolve())));
+  }
+
+  /** Resolves with the first log line (past or future) whose msg matches. */
+  waitFor(msg: string | RegExp, timeoutMs = 15_000): Promise<LogLine> {
+    const test = (line: LogLine): boolean => (typeof msg === 'string' ? line.msg === msg : msg.test(line.msg));
+    const seen = this.lines.find(test);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.role}: no log line ${String(msg)} within ${timeoutMs} ms; last lines:\n${this.lines.slice(-8).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
+      this.#waiters.push({
+        test,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.alive) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+}
+
+export interface Cluster {
+  readonly dir: string;
+  readonly secretFile: string;
+  readonly secret: Uint8Array;
+  primary: NodeProcess;
+  secondary: NodeProcess | undefined;
+  primaryPort: number;
+  secondaryPort: number;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'confstate-test-'));
+}
+
+export function writeSecret(dir: string, name = 'secret'): { path: string; secret: Uint8Array } {
+  const secret = `test-secret-${Math.random().toString(36).slice(2)}-0123456789abcdef0123456789`;
+  const path = join(dir, name);
+  writeFileSync(path, secret, { mode: 0o600 });
+  return { path, secret: new TextEncoder().encode(secret) };
+}
+
+export function spawnNode(role: 'primary' | 'secondary', args: readonly string[]): NodeProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, role, '--log-level', 'debug', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  return new NodeProcess(role, child);
+}
+
+/** Runs the CLI to completion (e.g. `check`): exit code and output. */
+export function runCli(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export async function startPrimary(secretFile: string, extra: readonly string[] = []): Promise<{ node: NodeProcess; port: number }> {
+  const node = spawnNode('primary', ['--listen', '127.0.0.1:0', '--secret-file', secretFile, '--sync-check-interval-ms', '0', ...extra]);
+  const line = await node.waitFor('primary listening');
+  return { node, port: Number(String(line.listen).split(':').pop()) };
+}
+
+export async function startSecondary(secretFile: string, primaryPort: number, extra: readonly string[] = []): Promise<{ node: NodeProcess; port: number }> {
+  const node = spawnNode('secondary', ['--listen', '127.0.0.1:0', '--primary', `127.0.0.1:${primaryPort}`, '--secret-file', secretFile, ...extra]);
+  const line = await node.waitFor('secondary listening');
+  await node.waitFor('in sync with the primary');
+  return { node, port: Number(String(line.listen).split(':').pop()) };
+}
+
+export async function startCluster(options: { primaryArgs?: readonly string[]; secondaryArgs?: readonly string[] } = {}): Promise<Cluster> {
+  const dir = tempDir();
+  const { path: secretFile, secret } = writeSecret(dir);
+  const primary = await startPrimary(secretFile, options.primaryArgs);
+  const secondary = await startSecondary(secretFile, primary.port, options.secondaryArgs);
+  return { dir, secretFile, secret, primary: primary.node, secondary: secondary.node, primaryPort: primary.port, secondaryPort: secondary.port };
+}
+
+export async function stopCluster(cluster: Cluster | undefined): Promise<void> {
+  if (cluster === undefined) return;
+  await Promise.all([cluster.primary.kill(), cluster.secondary?.kill()]);
+}
+
+/** A CA and one certificate it signed, made with openssl, for mutual TLS tests. */
+export function makeTlsFiles(dir: string): { certPath: string; keyPath: string; caPath: string } {
+  const run = (args: string[]): void => {
+    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
+  };
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=confstate test CA']);
+  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=127.0.0.1']);
+  run(['x509', '-req', '-in', 'node.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'node.pem', '-days', '2']);
+  return { certPath: join(dir, 'node.pem'), keyPath: join(dir, 'node.key'), caPath: join(dir, 'ca.pem') };
+}
