@@ -1,9 +1,11 @@
 /** `npm run bench -- <name>`: runs one benchmark suite, or all with no name. */
 
 import { runCoreBench } from './core.ts';
+import { runReplicationBench } from './replication.ts';
 
 const suites: Record<string, () => void | Promise<void>> = {
   core: runCoreBench,
+  replication: runReplicationBench,
 };
 
 const requested = process.argv.slice(2);

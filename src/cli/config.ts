@@ -75,7 +75,8 @@ export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): M
     throw new ConfigError((error as Error).message);
   }
   const values = new Map<SettingName, string | boolean>();
-  const configPath = (parsed.values.config as string | undefined) ?? env.CONFSTATE_CONFIG;
+  // An empty variable counts as unset, as for every other setting.
+  const configPath = (parsed.values.config as string | undefined) ?? (env.CONFSTATE_CONFIG || undefined);
   if (configPath !== undefined) {
     for (const [name, value] of Object.entries(readConfigFile(configPath))) values.set(name as SettingName, value);
   }
@@ -106,8 +107,11 @@ function readConfigFile(path: string): Record<string, string | boolean> {
   const out: Record<string, string | boolean> = {};
   for (const [name, value] of Object.entries(data)) {
     if (!(name in SETTINGS) || name === 'config' || name === 'help') throw new ConfigError(`config file ${path}: unknown setting ${JSON.stringify(name)}`);
-    if (typeof value === 'boolean') out[name] = value;
-    else if (typeof value === 'string' || typeof value === 'number') out[name] = String(value);
+    const type = SETTINGS[name as SettingName].type;
+    if (type === 'boolean') {
+      if (typeof value !== 'boolean') throw new ConfigError(`config file ${path}: setting ${name} must be true or false, got ${JSON.stringify(value)}`);
+      out[name] = value;
+    } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[name] = String(value);
     else throw new ConfigError(`config file ${path}: setting ${name} must be a string, number or boolean`);
   }
   return out;

@@ -51,6 +51,7 @@ export class ElementClient {
   readonly #pending = new Map<number, Pending>();
   #nextRequestId = 1;
   #closedError: Error | undefined;
+  #corked = false;
 
   private constructor(socket: net.Socket, decoder: FrameDecoder) {
     this.#socket = socket;
@@ -132,6 +133,15 @@ export class ElementClient {
     this.#nextRequestId = (this.#nextRequestId % 0xffffffff) + 1;
     return new Promise((resolve, reject) => {
       this.#pending.set(requestId, { resolve, reject });
+      // Requests made in the same tick leave in one write (auto-pipelining).
+      if (!this.#corked) {
+        this.#corked = true;
+        this.#socket.cork();
+        process.nextTick(() => {
+          this.#corked = false;
+          this.#socket.uncork();
+        });
+      }
       this.#socket.write(encodeFrame(build(requestId)));
     });
   }

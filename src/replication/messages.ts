@@ -6,9 +6,9 @@
  *  float64 holding a safe integer; strings carry a u16 byte length, values a
  *  u32 byte length of UTF-8 JSON text. docs/PROTOCOL.md has the table. */
 
-import type { Timestamp } from '../core/clock.ts';
+import { NODE_ID_MAX, type Timestamp } from '../core/clock.ts';
 import { checkKey } from '../core/keys.ts';
-import type { JsonValue } from '../core/value.ts';
+import { type JsonValue, VALUE_DEPTH_MAX, checkValue, jsonTextDepth } from '../core/value.ts';
 import { DecodeError, WireReader, WireWriter, decodeUtf8, encodeUtf8 } from './wire.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -26,6 +26,8 @@ export interface WireElement {
   readonly ts: Timestamp;
   readonly deleted: boolean;
   readonly value: JsonValue;
+  /** The value's JSON text as it arrived, if known: sent as is instead of re-encoding `value`. */
+  readonly raw?: Uint8Array | undefined;
 }
 
 export interface WireKeyTs {
@@ -66,6 +68,8 @@ export type Message =
       readonly ts: Timestamp;
       readonly deleted: boolean;
       readonly value: JsonValue;
+      /** Decoder output only: the value's JSON text as received (not encoded from here). */
+      readonly raw?: Uint8Array;
     }
   | {
       readonly type: 'result';
@@ -230,7 +234,7 @@ function writeElements(w: WireWriter, elements: readonly WireElement[]): void {
   w.u32(elements.length);
   for (const e of elements) {
     w.shortString(e.key).f64(e.ts).u8(e.deleted ? 1 : 0);
-    w.longBytes(e.deleted ? EMPTY : encodeUtf8(JSON.stringify(e.value)));
+    w.longBytes(e.deleted ? EMPTY : (e.raw ?? encodeUtf8(JSON.stringify(e.value))));
   }
 }
 
@@ -249,15 +253,20 @@ export function decodeBody(body: Uint8Array): Message {
   const code = r.u8();
   const type = TYPES_BY_CODE.get(code);
   if (type === undefined) throw new DecodeError(`unknown message type ${code}`);
-  const message = decodeFields(type, r);
+  const message = decodeFields(type, r, body);
   r.end(type);
   return message;
 }
 
-function decodeFields(type: MessageType, r: WireReader): Message {
+function decodeFields(type: MessageType, r: WireReader, body: Uint8Array): Message {
   switch (type) {
-    case 'hello':
-      return { type, version: r.u16(), role: readRole(r), nodeId: r.u8(), epoch: r.safeInteger('epoch'), nonce: r.bytes(NONCE_BYTES).slice() };
+    case 'hello': {
+      const version = r.u16();
+      const role = readRole(r);
+      const nodeId = r.u8();
+      if (nodeId > NODE_ID_MAX) throw new DecodeError(`node id ${nodeId} is outside 0..${NODE_ID_MAX}`);
+      return { type, version, role, nodeId, epoch: r.safeInteger('epoch'), nonce: r.bytes(NONCE_BYTES).slice() };
+    }
     case 'auth':
       return { type, proof: r.bytes(PROOF_BYTES).slice() };
     case 'welcome':
@@ -304,8 +313,9 @@ function decodeFields(type: MessageType, r: WireReader): Message {
       const key = readKey(r);
       const ts = r.safeInteger('ts');
       const deleted = readFlag(r, 'deleted');
+      const at = r.offset;
       const value = readValue(r, deleted);
-      return { type, requestId, key, ts, deleted, value };
+      return { type, requestId, key, ts, deleted, value, raw: new Uint8Array(body.subarray(at + 4, r.offset)) }; // a copy: a queued request must not pin the socket chunk
     }
     case 'result':
       return { type, requestId: r.u32(), code: r.shortString('code'), ts: r.safeInteger('ts'), detail: r.shortString('detail') };
@@ -377,13 +387,24 @@ function readValue(r: WireReader, absent: boolean): JsonValue {
     if (bytes.length !== 0) throw new DecodeError('a deleted or missing element carries no value');
     return null;
   }
+  // Deep nesting would overflow the stack when the value is encoded again.
+  if (jsonTextDepth(bytes) > VALUE_DEPTH_MAX) throw new DecodeError(`value nests deeper than ${VALUE_DEPTH_MAX} levels`);
   const text = decodeUtf8(bytes, 'value');
+  let value: JsonValue;
   try {
-    return JSON.parse(text) as JsonValue;
+    value = JSON.parse(text) as JsonValue;
   } catch {
     throw new DecodeError(`value is not valid JSON (${bytes.length} bytes)`);
   }
+  // A number beyond float64 (1e400) parses to Infinity, which JSON cannot carry back.
+  if (MAYBE_HUGE_NUMBER.test(text) && typeof checkValue(value, Number.MAX_SAFE_INTEGER) !== 'number') {
+    throw new DecodeError('value holds a number beyond the range of a double');
+  }
+  return value;
 }
+
+/** Text that could hold a number overflowing a double: a 3-digit exponent or 300 digits in a row. */
+const MAYBE_HUGE_NUMBER = /[eE][+-]?\d{3}|\d{300}/;
 
 function readElements(r: WireReader): WireElement[] {
   const out: WireElement[] = [];

@@ -154,6 +154,8 @@ export class NodeBase {
       } catch (error) {
         if (!(error instanceof DecodeError)) throw error;
         this.log('warn', 'closing connection: malformed message', { connection: connection.id, problem: error.message });
+        // Tell the peer why before closing: a client learns which of its inputs was bad.
+        this.send(connection, { type: 'refuse', code: 'malformed_message', message: error.message });
         this.close(connection, `malformed message: ${error.message}`);
         return undefined;
       }

@@ -21,13 +21,13 @@
 import { type Timestamp, formatTimestamp } from '../core/clock.ts';
 import { differingNodes } from '../core/digest.ts';
 import type { ElementStore } from '../core/element-store.ts';
-import { checkValue } from '../core/value.ts';
+import { VALUE_DEPTH_MAX, checkValue, jsonTextDepth } from '../core/value.ts';
 import { type Difference, compareBucket } from '../core/sync-diff.ts';
 import { type ReplicationUnit, type WriteRequest, WriteGate, type WriteGateLimits } from '../core/write-gate.ts';
 import { AcceptorHandshake } from './handshake.ts';
 import { type Message, type WireElement, encodeFrame } from './messages.ts';
 import { BUCKETS_PER_REQUEST, type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
-import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment } from './node-core.ts';
+import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment, type Outgoing } from './node-core.ts';
 
 export interface PrimaryOptions {
   readonly nodeId: number;
@@ -44,6 +44,8 @@ export interface PrimaryOptions {
 interface ClientWrite extends WriteRequest {
   readonly connection: Connection;
   readonly requestId: number;
+  /** The value's JSON text as received, forwarded to the secondary as is. */
+  readonly raw: Uint8Array | undefined;
 }
 
 type Unit = ReplicationUnit<ClientWrite>;
@@ -123,6 +125,8 @@ export class Primary extends NodeBase {
   readonly options: PrimaryOptions;
   #link: Link | undefined = undefined;
   #nextRequestId = 1;
+  /** Set when units may wait to be sent: the time to stamp the flush with. */
+  #flushAtMs: number | undefined = undefined;
   #nextSyncCheckMs: number;
   #lastCheck: SyncCheckResult | undefined = undefined;
   readonly #perFrame: number;
@@ -190,7 +194,18 @@ export class Primary extends NodeBase {
       this.#handleMessage(connection, message, nowMs);
     }
     this.#pump();
-    this.#flush(nowMs);
+    // Units go out in pollTransmit: everything read in one turn shares one replicate frame.
+    this.#flushAtMs = nowMs;
+  }
+
+  /** Sends what waits for the secondary, then hands out the next outgoing. */
+  override pollTransmit(): Outgoing | undefined {
+    if (this.#flushAtMs !== undefined) {
+      const nowMs = this.#flushAtMs;
+      this.#flushAtMs = undefined;
+      this.#flush(nowMs);
+    }
+    return super.pollTransmit();
   }
 
   handleTimeout(nowMs: number): void {
@@ -389,8 +404,8 @@ export class Primary extends NodeBase {
       return reply('rejected', 0, `invalid_key: key is ${m.key.length} characters; the limit is ${this.options.limits.keyLengthMax}`);
     }
     if (!m.deleted) {
-      const size = checkValue(m.value, this.options.limits.valueBytesMax);
-      if (typeof size !== 'number') return reply('rejected', 0, `invalid_value: ${size.message}`);
+      const problem = this.#valueProblem(m);
+      if (problem !== undefined) return reply('rejected', 0, `invalid_value: ${problem}`);
     }
     const link = this.#link;
     if (this.options.minReplicas > 0 && link === undefined) {
@@ -406,7 +421,19 @@ export class Primary extends NodeBase {
       if (problem !== undefined) return reply('rejected', 0, `${problem.code}: ${problem.message}`);
     }
     connection.outstanding++;
-    this.gate.submit({ key: m.key, value: m.deleted ? null : m.value, deleted: m.deleted, ts, seq: 0, answer: undefined, connection, requestId: m.requestId });
+    this.gate.submit({ key: m.key, value: m.deleted ? null : m.value, deleted: m.deleted, ts, seq: 0, answer: undefined, connection, requestId: m.requestId, raw: m.deleted ? undefined : m.raw });
+  }
+
+  /** Size and depth of a decoded value: from its JSON text when the decoder kept it (no re-encoding). */
+  #valueProblem(m: Message & { type: 'update' }): string | undefined {
+    const max = this.options.limits.valueBytesMax;
+    if (m.raw === undefined) {
+      const size = checkValue(m.value, max);
+      return typeof size === 'number' ? undefined : size.message;
+    }
+    if (m.raw.length > max) return `value is ${m.raw.length} bytes of JSON; the limit is ${max}`;
+    if (jsonTextDepth(m.raw) > VALUE_DEPTH_MAX) return `value nests deeper than ${VALUE_DEPTH_MAX}`;
+    return undefined;
   }
 
   /** Moves units from the gate to the link (or completes them at once without one), then answers. */
@@ -458,7 +485,8 @@ export class Primary extends NodeBase {
       const firstSeq = link.nextSeq;
       for (let i = 0; i < count; i++) {
         const unit = link.pending[link.pendingHead++]!;
-        elements.push(unit);
+        const raw = unit.requests[unit.requests.length - 1]!.raw;
+        elements.push(raw === undefined ? unit : { key: unit.key, ts: unit.ts, deleted: unit.deleted, value: unit.value, raw });
         link.inFlight.push({ seq: link.nextSeq++, unit });
       }
       if (link.pendingHead === link.pending.length) link.pending.length = link.pendingHead = 0;

@@ -8,7 +8,8 @@ export class DecodeError extends Error {
 }
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is data, not a byte-order mark to strip.
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class WireWriter {
   #bytes: Uint8Array;
@@ -59,11 +60,14 @@ export class WireWriter {
     return this;
   }
 
-  /** A string with a u16 byte length (keys, codes, short messages). */
+  /** A string with a u16 byte length (keys, codes, short messages), encoded in place. */
   shortString(value: string): this {
-    const encoded = textEncoder.encode(value);
-    if (encoded.length > 0xffff) throw new RangeError(`string of ${encoded.length} bytes exceeds a short string`);
-    return this.u16(encoded.length).bytes(encoded);
+    this.#reserve(2 + value.length * 3);
+    const { written } = textEncoder.encodeInto(value, this.#bytes.subarray(this.#length + 2));
+    if (written > 0xffff) throw new RangeError(`string of ${written} bytes exceeds a short string`);
+    this.#view.setUint16(this.#length, written);
+    this.#length += 2 + written;
+    return this;
   }
 
   /** Bytes with a u32 length (values, blobs). */
@@ -107,6 +111,11 @@ export class WireReader {
     return this.#bytes.length - this.#offset;
   }
 
+  /** Bytes consumed so far. */
+  get offset(): number {
+    return this.#offset;
+  }
+
   u8(): number {
     this.#need(1);
     return this.#bytes[this.#offset++]!;
@@ -132,7 +141,7 @@ export class WireReader {
     const value = this.#view.getFloat64(this.#offset);
     this.#offset += 8;
     if (!Number.isSafeInteger(value) || value < 0) throw new DecodeError(`${what} ${value} is not a non-negative safe integer`);
-    return value;
+    return value + 0; // -0 becomes 0
   }
 
   bytes(length: number): Uint8Array {

@@ -238,4 +238,16 @@ describe('replication pair', () => {
     pair.advance(2000); // the link times out: the waiting ones are answered unavailable
     expect(ids.map((id) => results(a).get(id)?.code).filter((c) => c === 'unavailable').length).toBe(24);
   });
+
+  it('replication: an empty restarted primary is refilled from the secondary when it reconnects', () => {
+    const pair = new Pair({ startSecondary: false });
+    const copy = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    const base = (pair.wallMs - 1_735_689_600_000) * 4096;
+    for (let i = 0; i < 1000; i++) copy.apply(keyOf(i * 7), { i }, base - 4096 * (1000 - i) + 2);
+    pair.restartSecondary(copy);
+    pair.advance(10);
+    expect(pair.secondary.state).toBe('in_sync');
+    expect(pair.primaryStore.size).toBe(copy.size);
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
+  });
 });

@@ -1,0 +1,220 @@
+/** `npm run bench -- replication`: confstate primary+secondary against Redis
+ *  primary+replica with WAIT 1 0, same load generator, same workload, same
+ *  machine, one run. Also the replication-off ceiling, a hot element, and the
+ *  catch-up of an empty secondary from 1,000,000 elements while writes go on. */
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
+import { ElementClient } from '../src/client/element-client.ts';
+import { type NodeProcess, startPrimary, startSecondary, tempDir, writeSecret } from '../test/support/processes.ts';
+import { type LoadResult, participantValue, runLoad } from './load.ts';
+import { formatNumber, machine, median, saveResults, table } from './support.ts';
+
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CATCH_UP_ELEMENTS = Number(process.env.BENCH_CATCH_UP_ELEMENTS ?? 1_000_000);
+const SESSIONS = 10_000;
+const PARTICIPANTS = 10;
+
+interface Row {
+  readonly system: string;
+  readonly workload: 'spread' | 'hot element';
+  readonly concurrency: number;
+  readonly rounds: LoadResult[];
+}
+
+function elementOf(worker: number, n: number, hot: boolean): { session: number; participant: number } {
+  if (hot) return { session: 0, participant: 0 };
+  const i = (worker * 7919 + n * 104_729) % (SESSIONS * PARTICIPANTS);
+  return { session: Math.floor(i / PARTICIPANTS), participant: i % PARTICIPANTS };
+}
+
+async function confstateSystem(replicated: boolean): Promise<{ pids: Record<string, number>; port: number; secret: Uint8Array; stop: () => Promise<void> }> {
+  const dir = tempDir();
+  const { path, secret } = writeSecret(dir);
+  const quiet = ['--log-level', 'info', '--sync-check-interval-ms', '0'];
+  const primary = await startPrimary(path, replicated ? quiet : [...quiet, '--min-replicas', '0']);
+  const nodes: NodeProcess[] = [primary.node];
+  const pids: Record<string, number> = { 'confstate primary': primary.node.child.pid! };
+  if (replicated) {
+    const secondary = await startSecondary(path, primary.port, ['--log-level', 'info']);
+    nodes.push(secondary.node);
+    pids['confstate secondary'] = secondary.node.child.pid!;
+  }
+  return { pids, port: primary.port, secret, stop: async () => void (await Promise.all(nodes.map((n) => n.kill('SIGTERM')))) };
+}
+
+async function benchConfstate(system: string, replicated: boolean, concurrency: number, hot: boolean): Promise<LoadResult> {
+  const cs = await confstateSystem(replicated);
+  const connections = Math.min(concurrency, 64);
+  const clients = await Promise.all(Array.from({ length: connections }, () => ElementClient.connect({ host: '127.0.0.1', port: cs.port, secret: cs.secret })));
+  try {
+    return await runLoad(
+      concurrency,
+      WARMUP_MS,
+      DURATION_MS,
+      async (worker, n) => {
+        const { session, participant } = elementOf(worker, n, hot);
+        const result = await clients[worker % connections]!.update(`s/${session}/p/${participant}`, participantValue(session, participant, n));
+        return result.code === 'applied';
+      },
+      cs.pids,
+    );
+  } finally {
+    for (const client of clients) client.close();
+    await cs.stop();
+  }
+  void system;
+}
+
+function startRedis(port: number, replicaOf?: number): ChildProcess {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'];
+  // Diskless replication in a temporary directory: nothing is written into the checkout.
+  args.push('--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0', '--dir', tempDir());
+  if (replicaOf !== undefined) args.push('--replicaof', '127.0.0.1', String(replicaOf));
+  return spawn('redis-server', args, { stdio: 'ignore' });
+}
+
+async function waitForRedisReplica(primary: Redis): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const info = await primary.info('replication');
+    if (/connected_slaves:1/.test(info) && /state=online/.test(info)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the Redis replica never came online');
+}
+
+async function benchRedis(mode: 'pipeline per update' | 'auto-pipelining', concurrency: number, hot: boolean): Promise<LoadResult> {
+  const port = 17_600 + Math.floor(Math.random() * 300);
+  const primary = startRedis(port);
+  const replica = startRedis(port + 1, port);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: false });
+  await waitForRedisReplica(admin);
+  // One connection per client for per-update pipelines (WAIT blocks its connection);
+  // a few shared connections for auto-pipelining, which batches across clients.
+  const connections = mode === 'pipeline per update' ? concurrency : Math.min(concurrency, 4);
+  const clients = Array.from({ length: connections }, () => new Redis({ port, host: '127.0.0.1', enableAutoPipelining: mode === 'auto-pipelining' }));
+  await Promise.all(clients.map((c) => c.ping()));
+  try {
+    return await runLoad(
+      concurrency,
+      WARMUP_MS,
+      DURATION_MS,
+      async (worker, n) => {
+        const { session, participant } = elementOf(worker, n, hot);
+        const client = clients[worker % connections]!;
+        const value = JSON.stringify(participantValue(session, participant, n));
+        if (mode === 'pipeline per update') {
+          const replies = await client.pipeline().hset(`s:${session}`, `p:${participant}`, value).wait(1, 0).exec();
+          return replies !== null && replies[1]![0] === null && Number(replies[1]![1]) >= 1;
+        }
+        const [, replicas] = await Promise.all([client.hset(`s:${session}`, `p:${participant}`, value), client.wait(1, 0)]);
+        return Number(replicas) >= 1;
+      },
+      { 'redis primary': primary.pid!, 'redis replica': replica.pid! },
+    );
+  } finally {
+    for (const c of [...clients, admin]) c.disconnect();
+    primary.kill('SIGKILL');
+    replica.kill('SIGKILL');
+  }
+}
+
+/** Fills a primary with `count` elements, then times an empty secondary's catch-up while a writer keeps writing. */
+async function benchCatchUp(count: number): Promise<{ loadMs: number; catchUpMs: number; writesDuring: number }> {
+  const dir = tempDir();
+  const { path, secret } = writeSecret(dir);
+  const primary = await startPrimary(path, ['--min-replicas', '0', '--log-level', 'info', '--elements-max', String(count * 2)]);
+  const clients = await Promise.all(Array.from({ length: 8 }, () => ElementClient.connect({ host: '127.0.0.1', port: primary.port, secret })));
+  const loadStart = performance.now();
+  let next = 0;
+  await Promise.all(
+    clients.map(async (client) => {
+      const inFlight = new Set<Promise<unknown>>();
+      while (next < count) {
+        const i = next++;
+        const p = client.update(`s/${Math.floor(i / PARTICIPANTS)}/p/${i % PARTICIPANTS}`, participantValue(Math.floor(i / PARTICIPANTS), i % PARTICIPANTS, i));
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+        if (inFlight.size >= 256) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+    }),
+  );
+  const loadMs = performance.now() - loadStart;
+  let writing = true;
+  let writesDuring = 0;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      const result = await clients[0]!.update(`s/during-${i % 1000}/p/0`, participantValue(i, 0, i));
+      if (result.code === 'applied') writesDuring++;
+    }
+  })();
+  const catchUpStart = performance.now();
+  const secondary = await startSecondary(path, primary.port, ['--log-level', 'info', '--elements-max', String(count * 2)]);
+  const catchUpMs = performance.now() - catchUpStart;
+  writing = false;
+  await writer;
+  for (const client of clients) client.close();
+  await Promise.all([primary.node.kill('SIGTERM'), secondary.node.kill('SIGTERM')]);
+  return { loadMs, catchUpMs, writesDuring };
+}
+
+function row(r: Row): string[] {
+  const pick = (f: (x: LoadResult) => number): number => median(r.rounds.map(f));
+  const cpu = Object.keys(r.rounds[0]!.cpu)
+    .map((name) => `${name} ${Math.round(median(r.rounds.map((x) => x.cpu[name]!)) * 100)}%`)
+    .join(', ');
+  return [r.system, r.workload, String(r.concurrency), formatNumber(pick((x) => x.perSecond)), pick((x) => x.p50Ms).toFixed(2), pick((x) => x.p99Ms).toFixed(2), pick((x) => x.p999Ms).toFixed(2), cpu];
+}
+
+export async function runReplicationBench(): Promise<void> {
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    console.error('bench replication needs redis-server (Debian: apt-get install -y redis-server)');
+    process.exit(2);
+  }
+  const rows: Row[] = [];
+  const add = async (system: string, workload: Row['workload'], concurrency: number, run: () => Promise<LoadResult>): Promise<void> => {
+    const rounds: LoadResult[] = [];
+    for (let i = 0; i < ROUNDS; i++) rounds.push(await run());
+    const r = { system, workload, concurrency, rounds };
+    rows.push(r);
+    console.error(`  ${row(r).slice(0, 7).join('  ')}`);
+  };
+  console.error(`bench/replication: ${ROUNDS} rounds of ${DURATION_MS} ms after ${WARMUP_MS} ms warm-up; medians`);
+  for (const concurrency of CONCURRENCY) {
+    await add('confstate (replicated)', 'spread', concurrency, () => benchConfstate('confstate', true, concurrency, false));
+    await add('redis + WAIT, pipeline per update', 'spread', concurrency, () => benchRedis('pipeline per update', concurrency, false));
+    await add('redis + WAIT, auto-pipelining', 'spread', concurrency, () => benchRedis('auto-pipelining', concurrency, false));
+    await add('confstate, replication off (ceiling)', 'spread', concurrency, () => benchConfstate('ceiling', false, concurrency, false));
+  }
+  for (const concurrency of CONCURRENCY.filter((c) => c >= 64)) {
+    await add('confstate (replicated)', 'hot element', concurrency, () => benchConfstate('confstate', true, concurrency, true));
+    await add('redis + WAIT, pipeline per update', 'hot element', concurrency, () => benchRedis('pipeline per update', concurrency, true));
+    await add('redis + WAIT, auto-pipelining', 'hot element', concurrency, () => benchRedis('auto-pipelining', concurrency, true));
+  }
+  console.error(`  catch-up of an empty secondary from ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements...`);
+  const catchUp = await benchCatchUp(CATCH_UP_ELEMENTS);
+  const host = machine();
+  console.log(`\nbench/replication on ${host.cpu} (${host.cores} cores), Node ${host.node}; load generator, servers and replicas share the machine\n`);
+  console.log(table(['system', 'workload', 'clients', 'acked updates/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU share (1 core = 100%)'], rows.map(row)));
+  console.log(`\ncatch-up: an empty secondary took ${Math.round(catchUp.catchUpMs)} ms to be in sync with ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements (process start included), while ${catchUp.writesDuring} writes were acknowledged meanwhile; loading them took ${Math.round(catchUp.loadMs)} ms`);
+  const ratios: string[] = [];
+  for (const concurrency of CONCURRENCY) {
+    const get = (system: string, workload = 'spread'): number | undefined => {
+      const r = rows.find((x) => x.system === system && x.concurrency === concurrency && x.workload === workload);
+      return r === undefined ? undefined : median(r.rounds.map((x) => x.perSecond));
+    };
+    const cs = get('confstate (replicated)')!;
+    const redis = Math.max(get('redis + WAIT, pipeline per update')!, get('redis + WAIT, auto-pipelining')!);
+    const ceiling = get('confstate, replication off (ceiling)')!;
+    ratios.push(`| ${concurrency} | ${(cs / redis).toFixed(2)}× | ${Math.round((cs / ceiling) * 100)}% |`);
+  }
+  console.log(`\n| clients | confstate ÷ better Redis | confstate ÷ own ceiling |\n| --- | --- | --- |\n${ratios.join('\n')}`);
+  const path = saveResults('replication', { machine: host, durationMs: DURATION_MS, warmupMs: WARMUP_MS, rows, catchUp });
+  console.log(`saved ${path}`);
+}
