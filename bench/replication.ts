@@ -47,9 +47,13 @@ async function confstateSystem(replicated: boolean): Promise<{ pids: Record<stri
   return { pids, port: primary.port, secret, stop: async () => void (await Promise.all(nodes.map((n) => n.kill('SIGTERM')))) };
 }
 
-async function benchConfstate(system: string, replicated: boolean, concurrency: number, hot: boolean): Promise<LoadResult> {
+/** Client setups, the same for both systems: a connection per client, or a few shared, auto-pipelined connections. */
+type Setup = 'connection per client' | 'auto-pipelining';
+const SHARED_CONNECTIONS = 4;
+
+async function benchConfstate(setup: Setup, replicated: boolean, concurrency: number, hot: boolean): Promise<LoadResult> {
   const cs = await confstateSystem(replicated);
-  const connections = Math.min(concurrency, 64);
+  const connections = setup === 'connection per client' ? concurrency : Math.min(concurrency, SHARED_CONNECTIONS);
   const clients = await Promise.all(Array.from({ length: connections }, () => ElementClient.connect({ host: '127.0.0.1', port: cs.port, secret: cs.secret })));
   try {
     return await runLoad(
@@ -67,7 +71,6 @@ async function benchConfstate(system: string, replicated: boolean, concurrency: 
     for (const client of clients) client.close();
     await cs.stop();
   }
-  void system;
 }
 
 function startRedis(port: number, replicaOf?: number): ChildProcess {
@@ -96,7 +99,7 @@ async function benchRedis(mode: 'pipeline per update' | 'auto-pipelining', concu
   await waitForRedisReplica(admin);
   // One connection per client for per-update pipelines (WAIT blocks its connection);
   // a few shared connections for auto-pipelining, which batches across clients.
-  const connections = mode === 'pipeline per update' ? concurrency : Math.min(concurrency, 4);
+  const connections = mode === 'pipeline per update' ? concurrency : Math.min(concurrency, SHARED_CONNECTIONS);
   const clients = Array.from({ length: connections }, () => new Redis({ port, host: '127.0.0.1', enableAutoPipelining: mode === 'auto-pipelining' }));
   await Promise.all(clients.map((c) => c.ping()));
   try {
@@ -187,13 +190,15 @@ export async function runReplicationBench(): Promise<void> {
   };
   console.error(`bench/replication: ${ROUNDS} rounds of ${DURATION_MS} ms after ${WARMUP_MS} ms warm-up; medians`);
   for (const concurrency of CONCURRENCY) {
-    await add('confstate (replicated)', 'spread', concurrency, () => benchConfstate('confstate', true, concurrency, false));
+    await add('confstate, connection per client', 'spread', concurrency, () => benchConfstate('connection per client', true, concurrency, false));
+    await add('confstate, auto-pipelining', 'spread', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, false));
     await add('redis + WAIT, pipeline per update', 'spread', concurrency, () => benchRedis('pipeline per update', concurrency, false));
     await add('redis + WAIT, auto-pipelining', 'spread', concurrency, () => benchRedis('auto-pipelining', concurrency, false));
-    await add('confstate, replication off (ceiling)', 'spread', concurrency, () => benchConfstate('ceiling', false, concurrency, false));
+    await add('confstate, replication off (ceiling)', 'spread', concurrency, () => benchConfstate('auto-pipelining', false, concurrency, false));
   }
   for (const concurrency of CONCURRENCY.filter((c) => c >= 64)) {
-    await add('confstate (replicated)', 'hot element', concurrency, () => benchConfstate('confstate', true, concurrency, true));
+    await add('confstate, connection per client', 'hot element', concurrency, () => benchConfstate('connection per client', true, concurrency, true));
+    await add('confstate, auto-pipelining', 'hot element', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, true));
     await add('redis + WAIT, pipeline per update', 'hot element', concurrency, () => benchRedis('pipeline per update', concurrency, true));
     await add('redis + WAIT, auto-pipelining', 'hot element', concurrency, () => benchRedis('auto-pipelining', concurrency, true));
   }
@@ -204,17 +209,22 @@ export async function runReplicationBench(): Promise<void> {
   console.log(table(['system', 'workload', 'clients', 'acked updates/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU share (1 core = 100%)'], rows.map(row)));
   console.log(`\ncatch-up: an empty secondary took ${Math.round(catchUp.catchUpMs)} ms to be in sync with ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements (process start included), while ${catchUp.writesDuring} writes were acknowledged meanwhile; loading them took ${Math.round(catchUp.loadMs)} ms`);
   const ratios: string[] = [];
-  for (const concurrency of CONCURRENCY) {
-    const get = (system: string, workload = 'spread'): number | undefined => {
-      const r = rows.find((x) => x.system === system && x.concurrency === concurrency && x.workload === workload);
-      return r === undefined ? undefined : median(r.rounds.map((x) => x.perSecond));
-    };
-    const cs = get('confstate (replicated)')!;
-    const redis = Math.max(get('redis + WAIT, pipeline per update')!, get('redis + WAIT, auto-pipelining')!);
-    const ceiling = get('confstate, replication off (ceiling)')!;
-    ratios.push(`| ${concurrency} | ${(cs / redis).toFixed(2)}× | ${Math.round((cs / ceiling) * 100)}% |`);
+  for (const workload of ['spread', 'hot element'] as const) {
+    for (const concurrency of CONCURRENCY) {
+      const get = (system: string): Row | undefined => rows.find((x) => x.system === system && x.concurrency === concurrency && x.workload === workload);
+      const rate = (r: Row | undefined): number => (r === undefined ? Number.NaN : median(r.rounds.map((x) => x.perSecond)));
+      const p99 = (r: Row | undefined): number => (r === undefined ? Number.NaN : median(r.rounds.map((x) => x.p99Ms)));
+      const csRows = [get('confstate, connection per client'), get('confstate, auto-pipelining')].filter((r) => r !== undefined);
+      const redisRows = [get('redis + WAIT, pipeline per update'), get('redis + WAIT, auto-pipelining')].filter((r) => r !== undefined);
+      if (csRows.length === 0 || redisRows.length === 0) continue;
+      const bestCs = csRows.reduce((a, b) => (rate(a) >= rate(b) ? a : b));
+      const bestRedis = redisRows.reduce((a, b) => (rate(a) >= rate(b) ? a : b));
+      const ceiling = rate(get('confstate, replication off (ceiling)'));
+      const ceilingText = Number.isNaN(ceiling) ? '—' : `${Math.round((rate(get('confstate, auto-pipelining')) / ceiling) * 100)}%`;
+      ratios.push(`| ${workload} | ${concurrency} | ${(rate(bestCs) / rate(bestRedis)).toFixed(2)}× (${bestCs.system.replace('confstate, ', '')} vs ${bestRedis.system.replace('redis + WAIT, ', '')}) | ${p99(bestCs).toFixed(1)} vs ${p99(bestRedis).toFixed(1)} | ${ceilingText} |`);
+    }
   }
-  console.log(`\n| clients | confstate ÷ better Redis | confstate ÷ own ceiling |\n| --- | --- | --- |\n${ratios.join('\n')}`);
+  console.log(`\n| workload | clients | best confstate ÷ best Redis | p99 ms, confstate vs Redis | auto-pipelined confstate ÷ its ceiling |\n| --- | --- | --- | --- | --- |\n${ratios.join('\n')}`);
   const path = saveResults('replication', { machine: host, durationMs: DURATION_MS, warmupMs: WARMUP_MS, rows, catchUp });
   console.log(`saved ${path}`);
 }

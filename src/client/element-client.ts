@@ -7,10 +7,11 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Timestamp } from '../core/clock.ts';
 import type { JsonValue } from '../core/value.ts';
+import { plainValue } from '../core/json-text.ts';
 import { DialerHandshake } from '../replication/handshake.ts';
-import { FrameDecoder, type Message, decodeBody, encodeFrame } from '../replication/messages.ts';
+import { FrameDecoder, type Message, appendFrame, decodeBody, encodeFrame } from '../replication/messages.ts';
 import { hmacAuthenticator, secureRandomBytes, type TlsFiles } from '../replication/node-transport.ts';
-import { DecodeError } from '../replication/wire.ts';
+import { DecodeError, WireWriter } from '../replication/wire.ts';
 
 export interface ElementClientOptions {
   readonly host: string;
@@ -51,7 +52,7 @@ export class ElementClient {
   readonly #pending = new Map<number, Pending>();
   #nextRequestId = 1;
   #closedError: Error | undefined;
-  #corked = false;
+  #batch: WireWriter | undefined;
 
   private constructor(socket: net.Socket, decoder: FrameDecoder) {
     this.#socket = socket;
@@ -104,7 +105,7 @@ export class ElementClient {
   async get(key: string): Promise<GetResult> {
     const reply = await this.#request((requestId) => ({ type: 'get', requestId, key }));
     if (reply.type !== 'value') throw new Error(`expected value, got ${reply.type}`);
-    return { found: reply.found, ts: reply.ts, deleted: reply.deleted, value: reply.value };
+    return { found: reply.found, ts: reply.ts, deleted: reply.deleted, value: plainValue(reply.value) };
   }
 
   /** Asks the primary to compare its store with the secondary's (and repair). */
@@ -133,16 +134,15 @@ export class ElementClient {
     this.#nextRequestId = (this.#nextRequestId % 0xffffffff) + 1;
     return new Promise((resolve, reject) => {
       this.#pending.set(requestId, { resolve, reject });
-      // Requests made in the same tick leave in one write (auto-pipelining).
-      if (!this.#corked) {
-        this.#corked = true;
-        this.#socket.cork();
+      // Requests made in the same tick share one buffer and one write (auto-pipelining).
+      if (this.#batch === undefined) {
+        const batch = (this.#batch = new WireWriter(4096));
         process.nextTick(() => {
-          this.#corked = false;
-          this.#socket.uncork();
+          this.#batch = undefined;
+          if (this.#closedError === undefined) this.#socket.write(batch.finish());
         });
       }
-      this.#socket.write(encodeFrame(build(requestId)));
+      appendFrame(build(requestId), this.#batch);
     });
   }
 

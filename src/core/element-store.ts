@@ -16,11 +16,15 @@ import type { Timestamp } from './clock.ts';
 import { Digest, type DigestShape, type KeyHash, hashKey } from './digest.ts';
 import { sessionOfKey } from './keys.ts';
 import type { JsonValue } from './value.ts';
+import { JsonText, type StoredValue } from './json-text.ts';
 
 /** One element as readers see it. A tombstone has `deleted: true` and `value: null`. */
 export interface Element {
   readonly key: string;
+  /** The value (JSON text held by the store is parsed on first read). */
   readonly value: JsonValue;
+  /** The value as stored: JSON text stays text, so it can be sent on without re-encoding. */
+  readonly storedValue: StoredValue;
   readonly ts: Timestamp;
   readonly deleted: boolean;
 }
@@ -37,7 +41,7 @@ export interface ElementHandle extends Element {
 }
 
 class Entry implements ElementHandle, KeyHash {
-  value: JsonValue;
+  storedValue: StoredValue;
   ts: Timestamp;
   deleted: boolean;
   writer: unknown = undefined;
@@ -53,13 +57,18 @@ class Entry implements ElementHandle, KeyHash {
     readonly hashHigh: number,
     readonly bucket: number,
     readonly session: string | undefined,
-    value: JsonValue,
+    value: StoredValue,
     ts: Timestamp,
     deleted: boolean,
   ) {
-    this.value = value;
+    this.storedValue = value;
     this.ts = ts;
     this.deleted = deleted;
+  }
+
+  get value(): JsonValue {
+    const stored = this.storedValue;
+    return stored instanceof JsonText ? stored.value() : stored;
   }
 }
 
@@ -148,7 +157,7 @@ export class ElementStore {
    * (see `currentTs`); `deleted` writes a tombstone. Returns 'stale' or 'full'
    * without changing anything otherwise. The caller has validated key and value.
    */
-  apply(key: string, value: JsonValue, ts: Timestamp, deleted = false): ApplyOutcome {
+  apply(key: string, value: StoredValue, ts: Timestamp, deleted = false): ApplyOutcome {
     const entry = this.#byKey.get(key);
     if (entry === undefined) {
       if (ts <= this.#collectedTsMax) return 'stale';
@@ -160,17 +169,17 @@ export class ElementStore {
   }
 
   /** `apply` to an element already looked up with `handle`: saves the key lookup. */
-  applyToHandle(handle: ElementHandle, value: JsonValue, ts: Timestamp, deleted = false): ApplyOutcome {
+  applyToHandle(handle: ElementHandle, value: StoredValue, ts: Timestamp, deleted = false): ApplyOutcome {
     assert(handle instanceof Entry, 'applyToHandle takes a handle from this store');
     if (handle.removed) return this.apply(handle.key, value, ts, deleted);
     return this.#update(handle, value, ts, deleted);
   }
 
-  #update(entry: Entry, value: JsonValue, ts: Timestamp, deleted: boolean): ApplyOutcome {
+  #update(entry: Entry, value: StoredValue, ts: Timestamp, deleted: boolean): ApplyOutcome {
     if (ts <= entry.ts) return 'stale';
     this.digest.replace(entry, entry.ts, ts);
     entry.ts = ts;
-    entry.value = deleted ? null : value;
+    entry.storedValue = deleted ? null : value;
     if (deleted !== entry.deleted) {
       entry.deleted = deleted;
       if (deleted) this.#tombstones.add(entry);
@@ -252,7 +261,7 @@ export class ElementStore {
     this.digest.clear();
   }
 
-  #insert(key: string, value: JsonValue, ts: Timestamp, deleted: boolean): void {
+  #insert(key: string, value: StoredValue, ts: Timestamp, deleted: boolean): void {
     const hash = hashKey(key);
     const bucket = this.digest.bucketOf(hash);
     const session = sessionOfKey(key);

@@ -75,24 +75,44 @@ export function utf8Length(text: string): number {
 }
 
 /**
- * Deepest nesting of arrays and objects in UTF-8 JSON text, without parsing
- * it (brackets inside strings do not count). For text that already parsed,
- * `depth <= VALUE_DEPTH_MAX && bytes <= valueBytesMax` is the same check as
- * `checkValue`, at a fraction of its cost.
+ * One pass over UTF-8 JSON text, without parsing it: the deepest nesting of
+ * arrays and objects (brackets inside strings do not count), and whether a
+ * number in it could overflow a double (an exponent of three or more digits,
+ * or 300 digits in a row). For text that already parsed, `depth <=
+ * VALUE_DEPTH_MAX` and a bounded length make the same check as `checkValue`
+ * at a fraction of its cost; `mayOverflow` says when a full check is needed.
  */
-export function jsonTextDepth(text: Uint8Array): number {
+export function scanJsonText(text: Uint8Array): { depth: number; mayOverflow: boolean } {
   let depth = 0;
   let deepest = 0;
   let inString = false;
+  let digits = 0;
+  let exponentDigits = -1; // -1: not in an exponent
+  let mayOverflow = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (inString) {
-      if (c === 0x5c /* \\ */) i++;
+      if (c === 0x5c /* backslash */) i++;
       else if (c === 0x22 /* " */) inString = false;
-    } else if (c === 0x22) inString = true;
+      continue;
+    }
+    if (c >= 0x30 && c <= 0x39) {
+      if (exponentDigits >= 0) {
+        if (++exponentDigits >= 3) mayOverflow = true;
+      } else if (++digits >= 300) mayOverflow = true;
+      continue;
+    }
+    if ((c === 0x65 || c === 0x45) /* e E */ && digits > 0) {
+      exponentDigits = 0;
+      continue;
+    }
+    if ((c === 0x2b || c === 0x2d) /* + - */ && exponentDigits === 0) continue;
+    digits = 0;
+    exponentDigits = -1;
+    if (c === 0x22) inString = true;
     else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
       if (++depth > deepest) deepest = depth;
     } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
   }
-  return deepest;
+  return { depth: deepest, mayOverflow };
 }

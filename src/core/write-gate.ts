@@ -18,7 +18,7 @@
 import { assert } from './assert.ts';
 import { type Timestamp, formatTimestamp } from './clock.ts';
 import type { ElementHandle, ElementStore } from './element-store.ts';
-import type { JsonValue } from './value.ts';
+import type { StoredValue } from './json-text.ts';
 
 /** An answer to one update request. */
 export type Answer =
@@ -41,7 +41,7 @@ export type AnswerCode = Answer['code'];
 /** An update request as the gate sees it. The gate sets `seq` and `answer`. */
 export interface WriteRequest {
   readonly key: string;
-  readonly value: JsonValue;
+  readonly value: StoredValue;
   readonly deleted: boolean;
   readonly ts: Timestamp;
   /** Arrival order at this gate: the tie-break between equal timestamps. */
@@ -53,7 +53,7 @@ export interface WriteRequest {
 /** What the gate asks to be replicated: one element's new state, for one or more requests. */
 export interface ReplicationUnit<R extends WriteRequest = WriteRequest> {
   readonly key: string;
-  readonly value: JsonValue;
+  readonly value: StoredValue;
   readonly deleted: boolean;
   readonly ts: Timestamp;
   /** The requests this unit answers, in ts order; the unit carries the last one's state. */
@@ -65,7 +65,7 @@ export interface ReplicationUnit<R extends WriteRequest = WriteRequest> {
 class Unit<R extends WriteRequest> implements ReplicationUnit<R> {
   constructor(
     readonly key: string,
-    readonly value: JsonValue,
+    readonly value: StoredValue,
     readonly deleted: boolean,
     readonly ts: Timestamp,
     readonly requests: readonly R[],

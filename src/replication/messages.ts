@@ -8,8 +8,9 @@
 
 import { NODE_ID_MAX, type Timestamp } from '../core/clock.ts';
 import { checkKey } from '../core/keys.ts';
-import { type JsonValue, VALUE_DEPTH_MAX, checkValue, jsonTextDepth } from '../core/value.ts';
-import { DecodeError, WireReader, WireWriter, decodeUtf8, encodeUtf8 } from './wire.ts';
+import { type JsonValue, VALUE_DEPTH_MAX, checkValue, scanJsonText } from '../core/value.ts';
+import { JsonText, type StoredValue, validateJsonText } from '../core/json-text.ts';
+import { DecodeError, WireReader, WireWriter, decodeUtf8 } from './wire.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const NONCE_BYTES = 32;
@@ -25,9 +26,8 @@ export interface WireElement {
   readonly key: string;
   readonly ts: Timestamp;
   readonly deleted: boolean;
-  readonly value: JsonValue;
-  /** The value's JSON text as it arrived, if known: sent as is instead of re-encoding `value`. */
-  readonly raw?: Uint8Array | undefined;
+  /** JSON text (from a lazy decode or the store) is sent as is, never re-encoded. */
+  readonly value: StoredValue;
 }
 
 export interface WireKeyTs {
@@ -51,7 +51,8 @@ export type Message =
   | { readonly type: 'ack'; readonly seq: number }
   | { readonly type: 'heartbeat'; readonly epoch: number; readonly seq: number }
   | { readonly type: 'sync_state'; readonly elementCount: number; readonly rootLow: number; readonly rootHigh: number }
-  | { readonly type: 'snapshot'; readonly elements: readonly WireElement[]; readonly done: boolean }
+  /** Catch-up and repair elements: laid out like `replicate`, kept apart so logs and tests can tell them from live units. */
+  | { readonly type: 'snapshot'; readonly firstSeq: number; readonly elements: readonly WireElement[] }
   | { readonly type: 'digest_request'; readonly requestId: number; readonly level: number; readonly indexes: readonly number[] }
   | { readonly type: 'digest_response'; readonly requestId: number; readonly hashes: Uint32Array }
   | { readonly type: 'bucket_request'; readonly requestId: number; readonly buckets: readonly number[] }
@@ -67,9 +68,7 @@ export type Message =
       /** 0: the primary assigns one. */
       readonly ts: Timestamp;
       readonly deleted: boolean;
-      readonly value: JsonValue;
-      /** Decoder output only: the value's JSON text as received (not encoded from here). */
-      readonly raw?: Uint8Array;
+      readonly value: StoredValue;
     }
   | {
       readonly type: 'result';
@@ -86,11 +85,11 @@ export type Message =
       readonly found: boolean;
       readonly ts: Timestamp;
       readonly deleted: boolean;
-      readonly value: JsonValue;
+      readonly value: StoredValue;
     }
   | { readonly type: 'check_request'; readonly requestId: number; readonly repair: boolean }
   /** Test hook (secondary started with test hooks only): set an element on that node alone. */
-  | { readonly type: 'test_corrupt'; readonly requestId: number; readonly key: string; readonly ts: Timestamp; readonly value: JsonValue }
+  | { readonly type: 'test_corrupt'; readonly requestId: number; readonly key: string; readonly ts: Timestamp; readonly value: StoredValue }
   | {
       readonly type: 'check_result';
       readonly requestId: number;
@@ -132,11 +131,18 @@ const TYPES_BY_CODE = new Map<number, MessageType>(Object.entries(TYPE_CODES).ma
 export const LIST_LENGTH_MAX = 1 << 20;
 
 /** Encodes `message` as one whole frame: length prefix and body. */
-export function encodeFrame(message: Message, writer = new WireWriter()): Uint8Array {
+export function encodeFrame(message: Message): Uint8Array {
+  const writer = new WireWriter();
+  appendFrame(message, writer);
+  return writer.finish();
+}
+
+/** Appends `message` as one whole frame to `writer`: many frames can share one buffer and one write. */
+export function appendFrame(message: Message, writer: WireWriter): void {
+  const start = writer.length;
   writer.u32(0).u8(TYPE_CODES[message.type]);
   encodeBody(message, writer);
-  writer.patchU32(0, writer.length - FRAME_HEADER_BYTES);
-  return writer.finish().slice();
+  writer.patchU32(start, writer.length - start - FRAME_HEADER_BYTES);
 }
 
 function encodeBody(m: Message, w: WireWriter): void {
@@ -167,7 +173,7 @@ function encodeBody(m: Message, w: WireWriter): void {
       w.f64(m.elementCount).u32(m.rootLow).u32(m.rootHigh);
       return;
     case 'snapshot':
-      w.u8(m.done ? 1 : 0);
+      w.f64(m.firstSeq);
       writeElements(w, m.elements);
       return;
     case 'digest_request':
@@ -198,7 +204,8 @@ function encodeBody(m: Message, w: WireWriter): void {
       w.f64(m.repaired);
       return;
     case 'update':
-      w.u32(m.requestId).shortString(m.key).f64(m.ts).u8(m.deleted ? 1 : 0).longBytes(m.deleted ? EMPTY : encodeUtf8(JSON.stringify(m.value)));
+      w.u32(m.requestId).shortString(m.key).f64(m.ts).u8(m.deleted ? 1 : 0);
+      writeValue(w, m.deleted ? undefined : m.value);
       return;
     case 'result':
       w.u32(m.requestId).shortString(m.code).f64(m.ts).shortString(m.detail);
@@ -208,13 +215,14 @@ function encodeBody(m: Message, w: WireWriter): void {
       return;
     case 'value':
       w.u32(m.requestId).u8((m.found ? 1 : 0) | (m.deleted ? 2 : 0)).f64(m.ts);
-      w.longBytes(m.found && !m.deleted ? encodeUtf8(JSON.stringify(m.value)) : EMPTY);
+      writeValue(w, m.found && !m.deleted ? m.value : undefined);
       return;
     case 'check_request':
       w.u32(m.requestId).u8(m.repair ? 1 : 0);
       return;
     case 'test_corrupt':
-      w.u32(m.requestId).shortString(m.key).f64(m.ts).longBytes(encodeUtf8(JSON.stringify(m.value)));
+      w.u32(m.requestId).shortString(m.key).f64(m.ts);
+      writeValue(w, m.value);
       return;
     case 'check_result':
       w.u32(m.requestId).u8(m.inSync ? 1 : 0).f64(m.repaired).u32(m.differences.length);
@@ -234,8 +242,15 @@ function writeElements(w: WireWriter, elements: readonly WireElement[]): void {
   w.u32(elements.length);
   for (const e of elements) {
     w.shortString(e.key).f64(e.ts).u8(e.deleted ? 1 : 0);
-    w.longBytes(e.deleted ? EMPTY : (e.raw ?? encodeUtf8(JSON.stringify(e.value))));
+    writeValue(w, e.deleted ? undefined : e.value);
   }
+}
+
+/** A value as u32-length-prefixed JSON text; undefined (deleted, missing) as empty. */
+function writeValue(w: WireWriter, value: StoredValue | undefined): void {
+  if (value === undefined) w.longBytes(EMPTY);
+  else if (value instanceof JsonText) w.longBytes(value.bytes);
+  else w.longString(JSON.stringify(value));
 }
 
 function writeU32List(w: WireWriter, list: ArrayLike<number>): void {
@@ -248,17 +263,28 @@ function writeU32List(w: WireWriter, list: ArrayLike<number>): void {
  * naming the problem, for an unknown type, a truncated or over-long body, a
  * bad key, malformed JSON, or a count beyond LIST_LENGTH_MAX.
  */
-export function decodeBody(body: Uint8Array): Message {
+export function decodeBody(body: Uint8Array, options: DecodeOptions = EAGER): Message {
   const r = new WireReader(body);
   const code = r.u8();
   const type = TYPES_BY_CODE.get(code);
   if (type === undefined) throw new DecodeError(`unknown message type ${code}`);
-  const message = decodeFields(type, r, body);
+  const message = decodeFields(type, r, options.lazyValues);
   r.end(type);
   return message;
 }
 
-function decodeFields(type: MessageType, r: WireReader, body: Uint8Array): Message {
+export interface DecodeOptions {
+  /**
+   * Keep values as validated JSON text (JsonText) instead of parsing them:
+   * what the nodes do, so a value is parsed only if someone reads it. The same
+   * inputs are refused either way.
+   */
+  readonly lazyValues: boolean;
+}
+
+const EAGER: DecodeOptions = { lazyValues: false };
+
+function decodeFields(type: MessageType, r: WireReader, lazy: boolean): Message {
   switch (type) {
     case 'hello': {
       const version = r.u16();
@@ -274,17 +300,15 @@ function decodeFields(type: MessageType, r: WireReader, body: Uint8Array): Messa
     case 'refuse':
       return { type, code: r.shortString('code'), message: r.shortString('message') };
     case 'replicate':
-      return { type, firstSeq: r.safeInteger('firstSeq'), elements: readElements(r) };
+      return { type, firstSeq: r.safeInteger('firstSeq'), elements: readElements(r, lazy) };
     case 'ack':
       return { type, seq: r.safeInteger('seq') };
     case 'heartbeat':
       return { type, epoch: r.safeInteger('epoch'), seq: r.safeInteger('seq') };
     case 'sync_state':
       return { type, elementCount: r.safeInteger('elementCount'), rootLow: r.u32(), rootHigh: r.u32() };
-    case 'snapshot': {
-      const done = readFlag(r, 'done');
-      return { type, done, elements: readElements(r) };
-    }
+    case 'snapshot':
+      return { type, firstSeq: r.safeInteger('firstSeq'), elements: readElements(r, lazy) };
     case 'digest_request':
       return { type, requestId: r.u32(), level: r.u8(), indexes: readU32List(r) };
     case 'digest_response':
@@ -305,7 +329,7 @@ function decodeFields(type: MessageType, r: WireReader, body: Uint8Array): Messa
       return { type, requestId, keys };
     }
     case 'fetch_response':
-      return { type, requestId: r.u32(), elements: readElements(r) };
+      return { type, requestId: r.u32(), elements: readElements(r, lazy) };
     case 'sync_done':
       return { type, repaired: r.safeInteger('repaired') };
     case 'update': {
@@ -313,9 +337,8 @@ function decodeFields(type: MessageType, r: WireReader, body: Uint8Array): Messa
       const key = readKey(r);
       const ts = r.safeInteger('ts');
       const deleted = readFlag(r, 'deleted');
-      const at = r.offset;
-      const value = readValue(r, deleted);
-      return { type, requestId, key, ts, deleted, value, raw: new Uint8Array(body.subarray(at + 4, r.offset)) }; // a copy: a queued request must not pin the socket chunk
+      const value = readValue(r, deleted, lazy);
+      return { type, requestId, key, ts, deleted, value };
     }
     case 'result':
       return { type, requestId: r.u32(), code: r.shortString('code'), ts: r.safeInteger('ts'), detail: r.shortString('detail') };
@@ -328,12 +351,12 @@ function decodeFields(type: MessageType, r: WireReader, body: Uint8Array): Messa
       const ts = r.safeInteger('ts');
       const found = (flags & 1) === 1;
       const deleted = (flags & 2) === 2;
-      return { type, requestId, found, deleted, ts, value: readValue(r, !found || deleted) };
+      return { type, requestId, found, deleted, ts, value: readValue(r, !found || deleted, lazy) };
     }
     case 'check_request':
       return { type, requestId: r.u32(), repair: readFlag(r, 'repair') };
     case 'test_corrupt':
-      return { type, requestId: r.u32(), key: readKey(r), ts: r.safeInteger('ts'), value: readValue(r, false) };
+      return { type, requestId: r.u32(), key: readKey(r), ts: r.safeInteger('ts'), value: readValue(r, false, lazy) };
     case 'check_result': {
       const requestId = r.u32();
       const inSync = readFlag(r, 'inSync');
@@ -381,14 +404,21 @@ function readKey(r: WireReader): string {
   return key;
 }
 
-function readValue(r: WireReader, absent: boolean): JsonValue {
+function readValue(r: WireReader, absent: boolean, lazy: boolean): StoredValue {
   const bytes = r.longBytes();
   if (absent) {
     if (bytes.length !== 0) throw new DecodeError('a deleted or missing element carries no value');
     return null;
   }
+  if (lazy) {
+    // Validated as JSON now, parsed only when read. A copy: a queued value must not pin the socket chunk.
+    const check = validateJsonText(bytes, VALUE_DEPTH_MAX);
+    if (!check.ok) throw new DecodeError(`value is not valid JSON within the limits: ${check.problem}`);
+    return new JsonText(new Uint8Array(bytes));
+  }
   // Deep nesting would overflow the stack when the value is encoded again.
-  if (jsonTextDepth(bytes) > VALUE_DEPTH_MAX) throw new DecodeError(`value nests deeper than ${VALUE_DEPTH_MAX} levels`);
+  const scan = scanJsonText(bytes);
+  if (scan.depth > VALUE_DEPTH_MAX) throw new DecodeError(`value nests deeper than ${VALUE_DEPTH_MAX} levels`);
   const text = decodeUtf8(bytes, 'value');
   let value: JsonValue;
   try {
@@ -397,22 +427,19 @@ function readValue(r: WireReader, absent: boolean): JsonValue {
     throw new DecodeError(`value is not valid JSON (${bytes.length} bytes)`);
   }
   // A number beyond float64 (1e400) parses to Infinity, which JSON cannot carry back.
-  if (MAYBE_HUGE_NUMBER.test(text) && typeof checkValue(value, Number.MAX_SAFE_INTEGER) !== 'number') {
+  if (scan.mayOverflow && typeof checkValue(value, Number.MAX_SAFE_INTEGER) !== 'number') {
     throw new DecodeError('value holds a number beyond the range of a double');
   }
   return value;
 }
 
-/** Text that could hold a number overflowing a double: a 3-digit exponent or 300 digits in a row. */
-const MAYBE_HUGE_NUMBER = /[eE][+-]?\d{3}|\d{300}/;
-
-function readElements(r: WireReader): WireElement[] {
+function readElements(r: WireReader, lazy: boolean): WireElement[] {
   const out: WireElement[] = [];
   for (let i = 0, n = readCount(r); i < n; i++) {
     const key = readKey(r);
     const ts = r.safeInteger('ts');
     const deleted = readFlag(r, 'deleted');
-    out.push({ key, ts, deleted, value: readValue(r, deleted) });
+    out.push({ key, ts, deleted, value: readValue(r, deleted, lazy) });
   }
   return out;
 }

@@ -5,7 +5,8 @@
 import type { ElementStore } from '../core/element-store.ts';
 import type { HybridClock } from '../core/clock.ts';
 import { DecodeError } from './wire.ts';
-import { type Message, FrameDecoder, decodeBody, encodeFrame } from './messages.ts';
+import { type Message, FrameDecoder, appendFrame, decodeBody } from './messages.ts';
+import { WireWriter } from './wire.ts';
 import type { AcceptorHandshake, Authenticator, DialerHandshake, HandshakeIdentity } from './handshake.ts';
 
 export type ConnectionId = number;
@@ -46,6 +47,9 @@ export interface Connection {
   closed: boolean;
 }
 
+/** Nodes keep values as validated JSON text: parsed only if someone reads them. */
+const LAZY_VALUES = { lazyValues: true };
+
 /** Output queues and connection table common to primary and secondary. */
 export class NodeBase {
   readonly store: ElementStore;
@@ -54,6 +58,8 @@ export class NodeBase {
   #outgoingHead = 0;
   readonly #events: LogEvent[] = [];
   #eventsHead = 0;
+  /** Frames waiting to go out, one growing buffer per connection. */
+  readonly #batches = new Map<Connection, WireWriter>();
 
   constructor(
     store: ElementStore,
@@ -65,6 +71,7 @@ export class NodeBase {
 
   /** The next thing for the adapter to do, oldest first. */
   pollTransmit(): Outgoing | undefined {
+    if (this.#batches.size > 0) this.#flushBatches();
     if (this.#outgoingHead === this.#outgoing.length) return undefined;
     const next = this.#outgoing[this.#outgoingHead++];
     if (this.#outgoingHead === this.#outgoing.length) this.#outgoing.length = this.#outgoingHead = 0;
@@ -89,6 +96,17 @@ export class NodeBase {
     return counts;
   }
 
+  #flushBatches(): void {
+    for (const connection of [...this.#batches.keys()]) this.#flushBatch(connection);
+  }
+
+  #flushBatch(connection: Connection): void {
+    const batch = this.#batches.get(connection);
+    if (batch === undefined) return;
+    this.#batches.delete(connection);
+    this.#outgoing.push({ kind: 'send', connectionId: connection.id, bytes: batch.finish() });
+  }
+
   protected log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     this.#events.push(fields === undefined ? { level, message } : { level, message, fields });
   }
@@ -97,19 +115,18 @@ export class NodeBase {
     this.#outgoing.push({ kind: 'dial' });
   }
 
+  /** Queues a message; every message for one connection until the next poll leaves in one buffer. */
   protected send(connection: Connection, message: Message): void {
     if (connection.closed) return;
-    this.#outgoing.push({ kind: 'send', connectionId: connection.id, bytes: encodeFrame(message) });
-  }
-
-  protected sendBytes(connection: Connection, bytes: Uint8Array): void {
-    if (connection.closed) return;
-    this.#outgoing.push({ kind: 'send', connectionId: connection.id, bytes });
+    let batch = this.#batches.get(connection);
+    if (batch === undefined) this.#batches.set(connection, (batch = new WireWriter(4096)));
+    appendFrame(message, batch);
   }
 
   /** Closes one connection; the caller's own cleanup runs in `forget`. */
   protected close(connection: Connection, reason: string): void {
     if (connection.closed) return;
+    this.#flushBatch(connection); // what was said before the close still goes out
     connection.closed = true;
     this.#outgoing.push({ kind: 'close', connectionId: connection.id, reason });
     this.connections.delete(connection.id);
@@ -150,7 +167,7 @@ export class NodeBase {
     const messages: Message[] = [];
     for (const body of bodies) {
       try {
-        messages.push(decodeBody(body));
+        messages.push(decodeBody(body, LAZY_VALUES));
       } catch (error) {
         if (!(error instanceof DecodeError)) throw error;
         this.log('warn', 'closing connection: malformed message', { connection: connection.id, problem: error.message });
@@ -167,7 +184,7 @@ export class NodeBase {
   protected answerGet(connection: Connection, requestId: number, key: string): void {
     const element = this.store.get(key);
     if (element === undefined) this.send(connection, { type: 'value', requestId, found: false, ts: 0, deleted: false, value: null });
-    else this.send(connection, { type: 'value', requestId, found: true, ts: element.ts, deleted: element.deleted, value: element.value });
+    else this.send(connection, { type: 'value', requestId, found: true, ts: element.ts, deleted: element.deleted, value: element.storedValue });
   }
 
   /** Closes connections whose handshake did not finish in time; returns the next such deadline. */

@@ -21,11 +21,12 @@
 import { type Timestamp, formatTimestamp } from '../core/clock.ts';
 import { differingNodes } from '../core/digest.ts';
 import type { ElementStore } from '../core/element-store.ts';
-import { VALUE_DEPTH_MAX, checkValue, jsonTextDepth } from '../core/value.ts';
+import { checkValue } from '../core/value.ts';
+import { JsonText } from '../core/json-text.ts';
 import { type Difference, compareBucket } from '../core/sync-diff.ts';
 import { type ReplicationUnit, type WriteRequest, WriteGate, type WriteGateLimits } from '../core/write-gate.ts';
 import { AcceptorHandshake } from './handshake.ts';
-import { type Message, type WireElement, encodeFrame } from './messages.ts';
+import type { Message, WireElement } from './messages.ts';
 import { BUCKETS_PER_REQUEST, type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
 import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment, type Outgoing } from './node-core.ts';
 
@@ -44,8 +45,6 @@ export interface PrimaryOptions {
 interface ClientWrite extends WriteRequest {
   readonly connection: Connection;
   readonly requestId: number;
-  /** The value's JSON text as received, forwarded to the secondary as is. */
-  readonly raw: Uint8Array | undefined;
 }
 
 type Unit = ReplicationUnit<ClientWrite>;
@@ -421,18 +420,17 @@ export class Primary extends NodeBase {
       if (problem !== undefined) return reply('rejected', 0, `${problem.code}: ${problem.message}`);
     }
     connection.outstanding++;
-    this.gate.submit({ key: m.key, value: m.deleted ? null : m.value, deleted: m.deleted, ts, seq: 0, answer: undefined, connection, requestId: m.requestId, raw: m.deleted ? undefined : m.raw });
+    this.gate.submit({ key: m.key, value: m.deleted ? null : m.value, deleted: m.deleted, ts, seq: 0, answer: undefined, connection, requestId: m.requestId });
   }
 
-  /** Size and depth of a decoded value: from its JSON text when the decoder kept it (no re-encoding). */
+  /** Size and shape of a decoded value: JSON text was validated by the decoder, so only its size is left. */
   #valueProblem(m: Message & { type: 'update' }): string | undefined {
     const max = this.options.limits.valueBytesMax;
-    if (m.raw === undefined) {
+    if (!(m.value instanceof JsonText)) {
       const size = checkValue(m.value, max);
       return typeof size === 'number' ? undefined : size.message;
     }
-    if (m.raw.length > max) return `value is ${m.raw.length} bytes of JSON; the limit is ${max}`;
-    if (jsonTextDepth(m.raw) > VALUE_DEPTH_MAX) return `value nests deeper than ${VALUE_DEPTH_MAX}`;
+    if (m.value.bytes.length > max) return `value is ${m.value.bytes.length} bytes of JSON; the limit is ${max}`;
     return undefined;
   }
 
@@ -485,12 +483,11 @@ export class Primary extends NodeBase {
       const firstSeq = link.nextSeq;
       for (let i = 0; i < count; i++) {
         const unit = link.pending[link.pendingHead++]!;
-        const raw = unit.requests[unit.requests.length - 1]!.raw;
-        elements.push(raw === undefined ? unit : { key: unit.key, ts: unit.ts, deleted: unit.deleted, value: unit.value, raw });
+        elements.push(unit); // its value is still the client's JSON text: it goes out as those bytes
         link.inFlight.push({ seq: link.nextSeq++, unit });
       }
       if (link.pendingHead === link.pending.length) link.pending.length = link.pendingHead = 0;
-      this.sendBytes(link.connection, encodeFrame({ type: 'replicate', firstSeq, elements }));
+      this.send(link.connection, { type: 'replicate', firstSeq, elements });
       link.lastSentMs = nowMs;
     }
     while (link.pushCursor < link.pushKeys.length && link.inFlightCount < windowMax) {
@@ -499,11 +496,11 @@ export class Primary extends NodeBase {
       while (link.pushCursor < link.pushKeys.length && elements.length < this.#perFrame && link.inFlightCount < windowMax) {
         const element = this.store.get(link.pushKeys[link.pushCursor++]!);
         if (element === undefined) continue; // collected meanwhile: nothing to send
-        elements.push(element);
+        elements.push({ key: element.key, ts: element.ts, deleted: element.deleted, value: element.storedValue });
         link.inFlight.push({ seq: link.nextSeq++, unit: undefined });
       }
       if (elements.length > 0) {
-        this.sendBytes(link.connection, encodeFrame({ type: 'replicate', firstSeq, elements }));
+        this.send(link.connection, { type: 'snapshot', firstSeq, elements });
         link.lastSentMs = nowMs;
       }
     }

@@ -182,6 +182,7 @@ export class Secondary extends NodeBase {
   #handlePrimaryMessage(connection: Connection, message: Message): void {
     switch (message.type) {
       case 'replicate':
+      case 'snapshot':
         return this.#apply(connection, message.firstSeq, message.elements);
       case 'heartbeat':
         // Everything sent before the heartbeat is applied (one stream, in order): acknowledge it all.
@@ -267,7 +268,7 @@ export class Secondary extends NodeBase {
     const elements: WireElement[] = [];
     for (const key of keys) {
       const element = this.store.get(key);
-      if (element !== undefined) elements.push(element);
+      if (element !== undefined) elements.push({ key, ts: element.ts, deleted: element.deleted, value: element.storedValue });
     }
     this.send(connection, { type: 'fetch_response', requestId, elements });
   }

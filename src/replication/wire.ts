@@ -70,6 +70,15 @@ export class WireWriter {
     return this;
   }
 
+  /** A string as UTF-8 with a u32 byte length (JSON text), encoded in place. */
+  longString(value: string): this {
+    this.#reserve(4 + value.length * 3);
+    const { written } = textEncoder.encodeInto(value, this.#bytes.subarray(this.#length + 4));
+    this.#view.setUint32(this.#length, written);
+    this.#length += 4 + written;
+    return this;
+  }
+
   /** Bytes with a u32 length (values, blobs). */
   longBytes(value: Uint8Array): this {
     return this.u32(value.length).bytes(value);
@@ -153,7 +162,14 @@ export class WireReader {
 
   shortString(what: string): string {
     const length = this.u16();
-    return decodeUtf8(this.bytes(length), what);
+    const bytes = this.bytes(length);
+    // Keys and codes are ASCII: build those directly, far cheaper than a TextDecoder call.
+    if (length <= 64) {
+      let ascii = true;
+      for (let i = 0; i < length; i++) if (bytes[i]! >= 0x80) ascii = false;
+      if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+    }
+    return decodeUtf8(bytes, what);
   }
 
   longBytes(): Uint8Array {

@@ -75,11 +75,13 @@ function model(updates: readonly Update[]): Map<string, Update> {
   return out;
 }
 
-function asElement(u: Update): Element {
+type PlainElement = Pick<Element, 'key' | 'value' | 'ts' | 'deleted'>;
+
+function asElement(u: Update): PlainElement {
   return { key: u.key, value: u.deleted ? null : u.value, ts: u.ts, deleted: u.deleted };
 }
 
-function plain(e: Element): Element {
+function plain(e: Element): PlainElement {
   return { key: e.key, value: e.value, ts: e.ts, deleted: e.deleted };
 }
 
@@ -116,7 +118,7 @@ function viewOf(store: ElementStore, keys: readonly string[]) {
   for (const session of store.sessions()) {
     sessions[session] = { size: store.sessionSize(session), keys: [...store.sessionElements(session)].map((e) => e.key).sort() };
   }
-  const byKey: Record<string, { element: Element | undefined; has: boolean; currentTs: Timestamp }> = {};
+  const byKey: Record<string, { element: PlainElement | undefined; has: boolean; currentTs: Timestamp }> = {};
   for (const key of keys) byKey[key] = { element: store.get(key) && plain(store.get(key)!), has: store.has(key), currentTs: store.currentTs(key) };
   return {
     size: store.size,
@@ -143,7 +145,7 @@ function expectStoreHolds(store: ElementStore, expected: Map<string, Update>): v
     entry.keys.push(e.key);
   }
   for (const entry of Object.values(sessions)) entry.keys.sort();
-  const byKey: Record<string, { element: Element | undefined; has: boolean; currentTs: Timestamp }> = {};
+  const byKey: Record<string, { element: PlainElement | undefined; has: boolean; currentTs: Timestamp }> = {};
   for (const e of wanted) byKey[e.key] = { element: e, has: true, currentTs: e.ts };
   const bucketOf: Record<string, number[]> = {};
   for (const e of wanted) bucketOf[e.key] = [store.digest.bucketOf(hashKey(e.key))];

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KEY_LENGTH_MAX_DEFAULT, KEY_SEGMENT_LENGTH_MAX, checkKey, sessionOfKey, sessionPrefix } from '../../src/core/keys.ts';
-import { VALUE_BYTES_MAX_DEFAULT, VALUE_DEPTH_MAX, checkValue, utf8Length } from '../../src/core/value.ts';
+import { VALUE_BYTES_MAX_DEFAULT, VALUE_DEPTH_MAX, checkValue, scanJsonText, utf8Length } from '../../src/core/value.ts';
 import { propertyOptions } from '../support/property.ts';
 
 const SEGMENT_CHARS = 'ABCXYZabcxyz0189_.:~-';
@@ -272,5 +272,26 @@ describe('value: utf8Length', () => {
       expect(Buffer.byteLength(text, 'utf8'), JSON.stringify(text)).toBe(bytes);
       expect(utf8Length(text), JSON.stringify(text)).toBe(bytes);
     }
+  });
+});
+
+describe('value: scanJsonText', () => {
+  it('value: scanJsonText measures nesting outside strings and flags numbers that may overflow a double', () => {
+    const scan = (text: string) => scanJsonText(new TextEncoder().encode(text));
+    expect(scan('{"a":[1,[2,{"b":"[[[{{{"}]]}')).toEqual({ depth: 4, mayOverflow: false });
+    expect(scan('[1e400]').mayOverflow).toBe(true);
+    expect(scan('[-2.5E+308]').mayOverflow).toBe(true);
+    expect(scan(`[${'9'.repeat(300)}]`).mayOverflow).toBe(true);
+    expect(scan('{"e400": "1e999", "true": true, "x": 12e3}')).toEqual({ depth: 1, mayOverflow: false });
+  });
+
+  it('value: scanJsonText depth equals the nesting of any JSON value', () => {
+    const depthOf = (v: unknown): number => (Array.isArray(v) ? 1 + Math.max(0, ...v.map(depthOf)) : v !== null && typeof v === 'object' ? 1 + Math.max(0, ...Object.values(v).map(depthOf)) : 0);
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (v) => {
+        expect(scanJsonText(new TextEncoder().encode(JSON.stringify(v))).depth).toBe(depthOf(v));
+      }),
+      propertyOptions(),
+    );
   });
 });

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ElementStore } from '../../src/core/element-store.ts';
 import { diffStores } from '../../src/core/sync-diff.ts';
 import type { JsonValue } from '../../src/core/value.ts';
+import { plainValue } from '../../src/core/json-text.ts';
 import { type ReplicationUnit, type WriteRequest, WriteGate } from '../../src/core/write-gate.ts';
 import { propertyOptions } from '../support/property.ts';
 
@@ -74,7 +75,7 @@ function runHistory(
         history.push(request.ts);
         appliedTs.set(request.key, history);
         const values = appliedValue.get(request.key) ?? new Map<number, JsonValue>();
-        values.set(request.ts, request.deleted ? null : request.value);
+        values.set(request.ts, request.deleted ? null : plainValue(request.value));
         appliedValue.set(request.key, values);
       } else if (answer.code === 'stale') {
         // W5: stale names a ts at least as new as the request, one that was really applied.

@@ -81,7 +81,7 @@ const SAMPLE: { readonly [T in MessageType]: Extract<Message, { type: T }> } = {
   ack: { type: 'ack', seq: 42 },
   heartbeat: { type: 'heartbeat', epoch: 7, seq: 42 },
   sync_state: { type: 'sync_state', elementCount: 2, rootLow: 0xdeadbeef, rootHigh: 0x01020304 },
-  snapshot: { type: 'snapshot', elements: [{ key: 'node/x', ts: 5, deleted: false, value: [1, 'two', null] }], done: true },
+  snapshot: { type: 'snapshot', firstSeq: 3, elements: [{ key: 'node/x', ts: 5, deleted: false, value: [1, 'two', null] }, { key: 'node/y', ts: 6, deleted: true, value: null }] },
   digest_request: { type: 'digest_request', requestId: 3, level: 1, indexes: [0, 5, 0xffffffff] },
   digest_response: { type: 'digest_response', requestId: 3, hashes: Uint32Array.from([1, 2, 0xffffffff]) },
   bucket_request: { type: 'bucket_request', requestId: 4, buckets: [7, 8] },
@@ -435,7 +435,7 @@ describe('codec: decodeBody refuses malformed bodies with DecodeError', () => {
       expectRefused(updateBody(0, utf8(text)), `update value ${JSON.stringify(text)}`);
       expectRefused(body(TYPE_CODE.test_corrupt, (w) => w.u32(1).shortString('node/x').f64(1).longBytes(utf8(text))), `test_corrupt ${text}`);
       expectRefused(body(TYPE_CODE.value, (w) => w.u32(1).u8(1).f64(1).longBytes(utf8(text))), `value ${text}`);
-      expectRefused(body(TYPE_CODE.snapshot, (w) => w.u8(1).u32(1).shortString('node/x').f64(1).u8(0).longBytes(utf8(text))), `snapshot ${text}`);
+      expectRefused(body(TYPE_CODE.snapshot, (w) => w.f64(1).u32(1).shortString('node/x').f64(1).u8(0).longBytes(utf8(text))), `snapshot ${text}`);
     }
     expectRefused(updateBody(0, Uint8Array.of(0x22, 0xff, 0x22)), 'value with invalid UTF-8');
   });
@@ -447,7 +447,7 @@ describe('codec: decodeBody refuses malformed bodies with DecodeError', () => {
     const element = (deleted: number, value: string) => (w: WireWriter) => w.u32(1).shortString('s/a/p/1').f64(9).u8(deleted).longBytes(utf8(value));
     expect(decodeBody(body(TYPE_CODE.replicate, (w) => element(1, '')(w.f64(0))))).toMatchObject({ elements: [{ deleted: true, value: null }] });
     expectRefused(body(TYPE_CODE.replicate, (w) => element(1, '{}')(w.f64(0))), 'deleted replicate element');
-    expectRefused(body(TYPE_CODE.snapshot, (w) => element(1, '0')(w.u8(0))), 'deleted snapshot element');
+    expectRefused(body(TYPE_CODE.snapshot, (w) => element(1, '0')(w.f64(0))), 'deleted snapshot element');
     expectRefused(body(TYPE_CODE.fetch_response, (w) => element(1, '"x"')(w.u32(4))), 'deleted fetch_response element');
     for (const flags of [0, 2, 3]) {
       expectRefused(body(TYPE_CODE.value, (w) => w.u32(1).u8(flags).f64(1).longBytes(utf8('1'))), `value flags ${flags} with a value`);
@@ -457,13 +457,13 @@ describe('codec: decodeBody refuses malformed bodies with DecodeError', () => {
   it('codec: a boolean flag above 1 (and value flags above 3) is refused with DecodeError', () => {
     for (const flag of [2, 3, 0x80, 0xff]) {
       expectRefused(updateBody(flag, new Uint8Array(0)), `update deleted ${flag}`);
-      expectRefused(body(TYPE_CODE.snapshot, (w) => w.u8(flag).u32(0)), `snapshot done ${flag}`);
+      expectRefused(body(TYPE_CODE.snapshot, (w) => w.f64(0).u32(1).shortString('node/x').f64(1).u8(flag).u32(0)), `snapshot deleted ${flag}`);
       expectRefused(body(TYPE_CODE.check_request, (w) => w.u32(1).u8(flag)), `check_request repair ${flag}`);
       expectRefused(body(TYPE_CODE.check_result, (w) => w.u32(1).u8(flag).f64(0).u32(0)), `check_result inSync ${flag}`);
       expectRefused(body(TYPE_CODE.replicate, (w) => w.f64(0).u32(1).shortString('node/x').f64(1).u8(flag).u32(0)), `element deleted ${flag}`);
     }
     for (const flags of [4, 5, 0xff]) expectRefused(body(TYPE_CODE.value, (w) => w.u32(1).u8(flags).f64(1).u32(0)), `value flags ${flags}`);
-    expect(decodeBody(body(TYPE_CODE.snapshot, (w) => w.u8(1).u32(0)))).toEqual({ type: 'snapshot', done: true, elements: [] });
+    expect(decodeBody(body(TYPE_CODE.snapshot, (w) => w.f64(2).u32(0)))).toEqual({ type: 'snapshot', firstSeq: 2, elements: [] });
   });
 
   it('codec: a role byte outside 0..2 is refused with DecodeError', () => {
@@ -477,7 +477,7 @@ describe('codec: decodeBody refuses malformed bodies with DecodeError', () => {
     const counts = [1, 2, 5, 1000, LIST_LENGTH_MAX, LIST_LENGTH_MAX + 1, 0x7fffffff, 0xffffffff];
     for (const n of counts) {
       expectRefused(body(TYPE_CODE.replicate, (w) => w.f64(0).u32(n)), `replicate count ${n}`);
-      expectRefused(body(TYPE_CODE.snapshot, (w) => w.u8(0).u32(n)), `snapshot count ${n}`);
+      expectRefused(body(TYPE_CODE.snapshot, (w) => w.f64(0).u32(n)), `snapshot count ${n}`);
       expectRefused(body(TYPE_CODE.fetch_response, (w) => w.u32(1).u32(n)), `fetch_response count ${n}`);
       expectRefused(body(TYPE_CODE.digest_request, (w) => w.u32(1).u8(0).u32(n)), `digest_request count ${n}`);
       expectRefused(body(TYPE_CODE.digest_response, (w) => w.u32(1).u32(n)), `digest_response count ${n}`);

@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { checkKey } from '../../src/core/keys.ts';
 import type { JsonValue } from '../../src/core/value.ts';
+import { type StoredValue, plainValue } from '../../src/core/json-text.ts';
 import { NONCE_BYTES, PROOF_BYTES, type Message, type MessageType, type Role, type WireElement, type WireKeyTs } from '../../src/replication/messages.ts';
 
 type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
@@ -86,7 +87,7 @@ export function messageArbitraries(sizes: MessageSizes): { readonly [T in Messag
     ack: fc.record({ type: c('ack'), seq: safeArbitrary }),
     heartbeat: fc.record({ type: c('heartbeat'), epoch: safeArbitrary, seq: safeArbitrary }),
     sync_state: fc.record({ type: c('sync_state'), elementCount: safeArbitrary, rootLow: u32Arbitrary, rootHigh: u32Arbitrary }),
-    snapshot: fc.record({ type: c('snapshot'), elements, done: fc.boolean() }),
+    snapshot: fc.record({ type: c('snapshot'), firstSeq: safeArbitrary, elements }),
     digest_request: fc.record({ type: c('digest_request'), requestId: u32Arbitrary, level: u8Arbitrary, indexes: list(u32Arbitrary, sizes) }),
     digest_response: fc.record({ type: c('digest_response'), requestId: u32Arbitrary, hashes: list(u32Arbitrary, sizes).map((h) => Uint32Array.from(h)) }),
     bucket_request: fc.record({ type: c('bucket_request'), requestId: u32Arbitrary, buckets: list(u32Arbitrary, sizes) }),
@@ -122,8 +123,8 @@ export function anyMessageArbitrary(sizes: MessageSizes): fc.Arbitrary<Message> 
 }
 
 /** A JSON value as it comes out of JSON.parse(JSON.stringify(value)): -0 becomes 0. */
-export function viaJson(value: JsonValue): JsonValue {
-  return JSON.parse(JSON.stringify(value)) as JsonValue;
+export function viaJson(value: StoredValue): JsonValue {
+  return JSON.parse(JSON.stringify(plainValue(value))) as JsonValue;
 }
 
 function elementViaJson(e: WireElement): WireElement {

@@ -1,0 +1,237 @@
+/** Validating JSON text as bytes, without building the value: what lets a
+ *  value travel from a client through both stores as the bytes it arrived as,
+ *  parsed only when someone reads it. Pure. */
+
+import type { JsonValue } from './value.ts';
+
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A JSON value held as the UTF-8 text it arrived as. It is stored, replicated
+ * and sent back as those bytes; `value()` parses it the first time someone
+ * needs the value itself. Construct it only from text that passed
+ * `validateJsonText`, so parsing cannot fail.
+ */
+export class JsonText {
+  #parsed: JsonValue | undefined = undefined;
+  #isParsed = false;
+
+  constructor(readonly bytes: Uint8Array) {}
+
+  /** The value, parsed once and cached. */
+  value(): JsonValue {
+    if (!this.#isParsed) {
+      this.#parsed = JSON.parse(decoder.decode(this.bytes)) as JsonValue;
+      this.#isParsed = true;
+    }
+    return this.#parsed as JsonValue;
+  }
+}
+
+/** A value as the store and the protocol carry it: parsed, or still as text. */
+export type StoredValue = JsonValue | JsonText;
+
+/** The plain value of a stored one (parses JSON text on first use). */
+export function plainValue(value: StoredValue): JsonValue {
+  return value instanceof JsonText ? value.value() : value;
+}
+
+/** The outcome of `validateJsonText`. */
+export type JsonTextCheck =
+  | { readonly ok: true; readonly depth: number }
+  | { readonly ok: false; readonly problem: string };
+
+// Character classes of the bytes that matter outside strings.
+const WHITESPACE = new Uint8Array(256);
+for (const c of [0x20, 0x09, 0x0a, 0x0d]) WHITESPACE[c] = 1;
+
+/**
+ * Checks that `text` is exactly one JSON value (RFC 8259) in valid UTF-8,
+ * nested at most `depthMax` deep, whose numbers all fit a double (a number
+ * JSON.parse would turn into Infinity is refused). Guarantees: accepts exactly
+ * what `JSON.parse(new TextDecoder('utf-8', {fatal: true}).decode(text))`
+ * accepts, within those limits; allocates nothing on the way.
+ */
+export function validateJsonText(text: Uint8Array, depthMax: number): JsonTextCheck {
+  const v = new Validator(text, depthMax);
+  return v.run();
+}
+
+class Validator {
+  i = 0;
+  depth = 0;
+  deepest = 0;
+  problem: string | undefined;
+
+  constructor(
+    readonly t: Uint8Array,
+    readonly depthMax: number,
+  ) {}
+
+  run(): JsonTextCheck {
+    this.skipSpace();
+    if (!this.value()) return { ok: false, problem: this.problem ?? 'not JSON' };
+    this.skipSpace();
+    if (this.i !== this.t.length) return { ok: false, problem: `unexpected bytes after the value at offset ${this.i}` };
+    return { ok: true, depth: this.deepest };
+  }
+
+  fail(problem: string): false {
+    this.problem ??= `${problem} at offset ${this.i}`;
+    return false;
+  }
+
+  skipSpace(): void {
+    while (this.i < this.t.length && WHITESPACE[this.t[this.i]!] === 1) this.i++;
+  }
+
+  value(): boolean {
+    if (this.i >= this.t.length) return this.fail('value expected');
+    const c = this.t[this.i]!;
+    if (c === 0x7b) return this.container(0x7d, true);
+    if (c === 0x5b) return this.container(0x5d, false);
+    if (c === 0x22) return this.string();
+    if (c === 0x74) return this.literal('true');
+    if (c === 0x66) return this.literal('false');
+    if (c === 0x6e) return this.literal('null');
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+    return this.fail('value expected');
+  }
+
+  container(close: number, object: boolean): boolean {
+    if (++this.depth > this.depthMax) return this.fail(`nesting deeper than ${this.depthMax}`);
+    if (this.depth > this.deepest) this.deepest = this.depth;
+    this.i++;
+    this.skipSpace();
+    if (this.t[this.i] === close) {
+      this.i++;
+      this.depth--;
+      return true;
+    }
+    for (;;) {
+      if (object) {
+        if (this.t[this.i] !== 0x22) return this.fail('object key expected');
+        if (!this.string()) return false;
+        this.skipSpace();
+        if (this.t[this.i] !== 0x3a) return this.fail("':' expected");
+        this.i++;
+        this.skipSpace();
+      }
+      if (!this.value()) return false;
+      this.skipSpace();
+      const c = this.t[this.i];
+      if (c === 0x2c) {
+        this.i++;
+        this.skipSpace();
+        continue;
+      }
+      if (c === close) {
+        this.i++;
+        this.depth--;
+        return true;
+      }
+      return this.fail(object ? "',' or '}' expected" : "',' or ']' expected");
+    }
+  }
+
+  literal(word: string): boolean {
+    for (let k = 0; k < word.length; k++) {
+      if (this.t[this.i + k] !== word.charCodeAt(k)) return this.fail(`'${word}' expected`);
+    }
+    this.i += word.length;
+    return true;
+  }
+
+  number(): boolean {
+    const t = this.t;
+    const start = this.i;
+    if (t[this.i] === 0x2d) this.i++;
+    if (t[this.i] === 0x30) this.i++;
+    else if (isDigit(t[this.i])) while (isDigit(t[this.i])) this.i++;
+    else return this.fail('digit expected');
+    const intDigits = this.i - start;
+    if (t[this.i] === 0x2e) {
+      this.i++;
+      if (!isDigit(t[this.i])) return this.fail('digit expected after the decimal point');
+      while (isDigit(t[this.i])) this.i++;
+    }
+    let exponentDigits = 0;
+    if (t[this.i] === 0x65 || t[this.i] === 0x45) {
+      this.i++;
+      if (t[this.i] === 0x2b || t[this.i] === 0x2d) this.i++;
+      if (!isDigit(t[this.i])) return this.fail('digit expected in the exponent');
+      while (isDigit(t[this.i])) {
+        this.i++;
+        exponentDigits++;
+      }
+    }
+    // Only a long integer part or a 3+ digit exponent can overflow a double: check those exactly.
+    if (intDigits > 300 || exponentDigits >= 3) {
+      let literal = '';
+      for (let k = start; k < this.i; k++) literal += String.fromCharCode(t[k]!);
+      if (!Number.isFinite(Number(literal))) return this.fail('number beyond the range of a double');
+    }
+    return true;
+  }
+
+  string(): boolean {
+    const t = this.t;
+    this.i++; // opening quote
+    for (;;) {
+      if (this.i >= t.length) return this.fail('unterminated string');
+      const c = t[this.i]!;
+      if (c === 0x22) {
+        this.i++;
+        return true;
+      }
+      if (c < 0x20) return this.fail('control character in a string');
+      if (c === 0x5c) {
+        const e = t[this.i + 1];
+        if (e === 0x75) {
+          for (let k = 2; k < 6; k++) if (!isHex(t[this.i + k])) return this.fail('bad \\u escape');
+          this.i += 6;
+        } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) this.i += 2;
+        else return this.fail('bad escape');
+        continue;
+      }
+      if (c < 0x80) {
+        this.i++;
+        continue;
+      }
+      if (!this.utf8()) return false;
+    }
+  }
+
+  /** One multi-byte UTF-8 sequence, strictly (no overlongs, no surrogates, ≤ U+10FFFF). */
+  utf8(): boolean {
+    const t = this.t;
+    const c = t[this.i]!;
+    let need: number;
+    let low = 0x80;
+    let high = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      if (c === 0xe0) low = 0xa0;
+      if (c === 0xed) high = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      if (c === 0xf0) low = 0x90;
+      if (c === 0xf4) high = 0x8f;
+    } else return this.fail('invalid UTF-8');
+    for (let k = 1; k <= need; k++) {
+      const b = t[this.i + k];
+      if (b === undefined || b < (k === 1 ? low : 0x80) || b > (k === 1 ? high : 0xbf)) return this.fail('invalid UTF-8');
+    }
+    this.i += need + 1;
+    return true;
+  }
+}
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= 0x30 && c <= 0x39;
+}
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined && ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
+}
