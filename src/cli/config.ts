@@ -50,6 +50,7 @@ const SETTINGS = {
   'value-bytes-max': { type: 'string', env: 'CONFSTATE_VALUE_BYTES_MAX', help: 'largest JSON value in bytes (default 16384)' },
   'frame-bytes-max': { type: 'string', env: 'CONFSTATE_FRAME_BYTES_MAX', help: 'largest protocol frame in bytes (default 4194304)' },
   'window-elements-max': { type: 'string', env: 'CONFSTATE_WINDOW_ELEMENTS_MAX', help: 'unacknowledged elements on the link (default 65536)' },
+  'window-bytes-max': { type: 'string', env: 'CONFSTATE_WINDOW_BYTES_MAX', help: 'unacknowledged bytes on the link, at most 12 MiB (default 8388608)' },
   'log-level': { type: 'string', env: 'CONFSTATE_LOG_LEVEL', help: 'debug|info|warn|error (default info)' },
   'test-hooks': { type: 'boolean', env: 'CONFSTATE_TEST_HOOKS', help: 'secondary: accept test-only corruption requests (never in production)' },
   config: { type: 'string', env: 'CONFSTATE_CONFIG', help: 'JSON config file with any of these settings (names as here)' },
@@ -184,6 +185,8 @@ export function nodeConfig(role: 'primary' | 'secondary' | 'check', values: Map<
     valueBytesMax: integer(values, 'value-bytes-max', REPLICATION_LIMITS_DEFAULT.valueBytesMax, 16, 1024 * 1024),
     frameBytesMax: integer(values, 'frame-bytes-max', REPLICATION_LIMITS_DEFAULT.frameBytesMax, 64 * 1024, 256 * 1024 * 1024),
     windowElementsMax: integer(values, 'window-elements-max', REPLICATION_LIMITS_DEFAULT.windowElementsMax, 1, 16 * 1024 * 1024),
+    // Below the transport's 16 MiB write buffer, past which it would stop reading the link's acks.
+    windowBytesMax: integer(values, 'window-bytes-max', REPLICATION_LIMITS_DEFAULT.windowBytesMax, 64 * 1024, 12 * 1024 * 1024),
   };
   if (limits.frameBytesMax < 4 * (limits.valueBytesMax + 1024)) {
     throw new ConfigError(`--frame-bytes-max (${limits.frameBytesMax}) must hold at least four of the largest elements (--value-bytes-max ${limits.valueBytesMax})`);

@@ -6,6 +6,11 @@ export interface ReplicationLimits {
   readonly frameBytesMax: number;
   /** Elements sent to the secondary and not yet acknowledged: the backpressure window. */
   readonly windowElementsMax: number;
+  /**
+   * Bytes (estimated from keys and value sizes) sent and not yet acknowledged. Kept well
+   * under the transport's 16 MiB write-buffer limit, past which it stops reading a socket.
+   */
+  readonly windowBytesMax: number;
   /** Units waiting for window space; beyond this, new client updates get queue_full. */
   readonly pendingUnitsMax: number;
   /** Requests one client connection may have outstanding. */
@@ -34,6 +39,7 @@ export interface ReplicationTimings {
 export const REPLICATION_LIMITS_DEFAULT: ReplicationLimits = {
   frameBytesMax: 4 * 1024 * 1024,
   windowElementsMax: 65_536,
+  windowBytesMax: 8 * 1024 * 1024,
   pendingUnitsMax: 262_144,
   clientOutstandingMax: 4096,
   valueBytesMax: 16 * 1024,

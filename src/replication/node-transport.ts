@@ -230,8 +230,13 @@ export class NodeTransport {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAtMs = Number.POSITIVE_INFINITY;
-      this.#node.handleTimeout(monotonicNowMs());
-      this.#drain();
+      // Timers run before I/O in a turn of the event loop: after a long turn, bytes that
+      // arrived meanwhile must be read before deciding that a peer went silent.
+      setImmediate(() => {
+        if (this.#closed) return;
+        this.#node.handleTimeout(monotonicNowMs());
+        this.#drain();
+      });
     }, delay);
   }
 }

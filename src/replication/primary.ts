@@ -49,6 +49,9 @@ interface ClientWrite extends WriteRequest {
 
 type Unit = ReplicationUnit<ClientWrite>;
 
+/** Catch-up frames sent per flush: about 2 MB with typical values, a few ms of encoding. */
+const PUSH_FRAMES_PER_FLUSH = 64;
+
 /** The result of a sync check. */
 export interface SyncCheckResult {
   readonly atMs: number;
@@ -63,6 +66,14 @@ export interface SyncCheckResult {
 interface InFlightEntry {
   readonly seq: number;
   readonly unit: Unit | undefined;
+  /** Estimated wire size, counted against windowBytesMax until acknowledged. */
+  readonly bytes: number;
+}
+
+/** Wire size of an element, estimated without encoding it (plain values are guessed at 256 bytes). */
+function elementBytes(element: WireElement): number {
+  const value = element.value;
+  return 16 + element.key.length + (element.deleted ? 0 : value instanceof JsonText ? value.bytes.length : 256);
 }
 
 interface Requester {
@@ -93,6 +104,7 @@ class Link {
   ackedSeq = 0;
   readonly inFlight: InFlightEntry[] = [];
   inFlightHead = 0;
+  inFlightBytes = 0;
   readonly pending: Unit[] = [];
   pendingHead = 0;
   /** Keys still to send to bring the secondary up to date (snapshot or repair). */
@@ -103,11 +115,14 @@ class Link {
   catchUpDone = false;
   job: SyncJob | undefined = undefined;
   lastSentMs: number;
+  /** When the acknowledged seq last moved, or the window last went from empty to busy. */
+  lastProgressMs: number;
   constructor(
     readonly connection: Connection,
     nowMs: number,
   ) {
     this.lastSentMs = nowMs;
+    this.lastProgressMs = nowMs;
   }
 
   get inFlightCount(): number {
@@ -214,6 +229,10 @@ export class Primary extends NodeBase {
       if (nowMs - link.connection.lastHeardMs > this.options.timings.linkTimeoutMs) {
         this.log('warn', 'secondary silent: dropping the link', { silentMs: nowMs - link.connection.lastHeardMs });
         this.close(link.connection, 'link timed out');
+      } else if (link.inFlightCount > 0 && nowMs - link.lastProgressMs > this.options.timings.linkTimeoutMs) {
+        // Heartbeats answered but nothing acknowledged: waiting longer would leave writers unanswered.
+        this.log('warn', 'secondary acknowledges nothing: dropping the link', { stalledMs: nowMs - link.lastProgressMs, ackedSeq: link.ackedSeq });
+        this.close(link.connection, 'no acknowledgement progress');
       } else if (nowMs - link.lastSentMs >= this.options.timings.heartbeatIntervalMs) {
         this.send(link.connection, { type: 'heartbeat', epoch: this.options.epoch, seq: link.nextSeq - 1 });
         link.lastSentMs = nowMs;
@@ -233,6 +252,7 @@ export class Primary extends NodeBase {
     const link = this.#link;
     if (link !== undefined) {
       next = Math.min(next, link.lastSentMs + this.options.timings.heartbeatIntervalMs, link.connection.lastHeardMs + this.options.timings.linkTimeoutMs + 1);
+      if (link.inFlightCount > 0) next = Math.min(next, link.lastProgressMs + this.options.timings.linkTimeoutMs + 1);
     }
     for (const connection of this.connections.values()) {
       if (connection.peer === undefined) next = Math.min(next, connection.openedAtMs + this.options.timings.handshakeTimeoutMs);
@@ -355,8 +375,10 @@ export class Primary extends NodeBase {
     }
     if (seq <= link.ackedSeq) return;
     link.ackedSeq = seq;
+    link.lastProgressMs = link.connection.lastHeardMs;
     while (link.inFlightHead < link.inFlight.length && link.inFlight[link.inFlightHead]!.seq <= seq) {
       const entry = link.inFlight[link.inFlightHead++]!;
+      link.inFlightBytes -= entry.bytes;
       if (entry.unit !== undefined) this.#completeUnit(entry.unit, true, '');
     }
     if (link.inFlightHead === link.inFlight.length) link.inFlight.length = link.inFlightHead = 0;
@@ -476,28 +498,31 @@ export class Primary extends NodeBase {
   #flush(nowMs: number): void {
     const link = this.#link;
     if (link === undefined || link.phase === 'negotiating') return;
-    const windowMax = this.options.limits.windowElementsMax;
-    while (link.pendingCount > 0 && link.inFlightCount < windowMax) {
-      const count = Math.min(link.pendingCount, this.#perFrame, windowMax - link.inFlightCount);
+    const { windowElementsMax, windowBytesMax } = this.options.limits;
+    const open = (): boolean => link.inFlightCount < windowElementsMax && link.inFlightBytes < windowBytesMax;
+    while (link.pendingCount > 0 && open()) {
       const elements: WireElement[] = [];
       const firstSeq = link.nextSeq;
-      for (let i = 0; i < count; i++) {
+      while (link.pendingCount > 0 && elements.length < this.#perFrame && open()) {
         const unit = link.pending[link.pendingHead++]!;
         elements.push(unit); // its value is still the client's JSON text: it goes out as those bytes
-        link.inFlight.push({ seq: link.nextSeq++, unit });
+        this.#track(link, unit, unit, nowMs);
       }
       if (link.pendingHead === link.pending.length) link.pending.length = link.pendingHead = 0;
       this.send(link.connection, { type: 'replicate', firstSeq, elements });
       link.lastSentMs = nowMs;
     }
-    while (link.pushCursor < link.pushKeys.length && link.inFlightCount < windowMax) {
+    // Catch-up frames per flush are bounded, so one flush never blocks the loop for long;
+    // every acknowledgement triggers the next flush.
+    for (let frames = 0; frames < PUSH_FRAMES_PER_FLUSH && link.pushCursor < link.pushKeys.length && open(); frames++) {
       const elements: WireElement[] = [];
       const firstSeq = link.nextSeq;
-      while (link.pushCursor < link.pushKeys.length && elements.length < this.#perFrame && link.inFlightCount < windowMax) {
+      while (link.pushCursor < link.pushKeys.length && elements.length < this.#perFrame && open()) {
         const element = this.store.get(link.pushKeys[link.pushCursor++]!);
         if (element === undefined) continue; // collected meanwhile: nothing to send
-        elements.push({ key: element.key, ts: element.ts, deleted: element.deleted, value: element.storedValue });
-        link.inFlight.push({ seq: link.nextSeq++, unit: undefined });
+        const wire = { key: element.key, ts: element.ts, deleted: element.deleted, value: element.storedValue };
+        elements.push(wire);
+        this.#track(link, wire, undefined, nowMs);
       }
       if (elements.length > 0) {
         this.send(link.connection, { type: 'snapshot', firstSeq, elements });
@@ -509,6 +534,13 @@ export class Primary extends NodeBase {
       link.pushCursor = 0;
       this.#finishPush(link);
     }
+  }
+
+  #track(link: Link, element: WireElement, unit: Unit | undefined, nowMs: number): void {
+    if (link.inFlightCount === 0) link.lastProgressMs = nowMs;
+    const bytes = elementBytes(element);
+    link.inFlight.push({ seq: link.nextSeq++, unit, bytes });
+    link.inFlightBytes += bytes;
   }
 
   /** All catch-up or repair elements are sent. */

@@ -252,4 +252,20 @@ describe('replication pair', () => {
     expect(pair.primaryStore.size).toBe(copy.size);
     expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
   });
+
+  it('replication: the window is bounded in bytes too: large values wait until earlier ones are acknowledged', () => {
+    const pair = new Pair({ limits: { windowBytesMax: 10_000, clientOutstandingMax: 100_000 } });
+    const a = pair.connectClient('a');
+    pair.run();
+    pair.secondaryRunning = false; // nothing is acknowledged
+    const big = 'x'.repeat(3000);
+    const ids = [];
+    for (let i = 0; i < 20; i++) ids.push(pair.update(a, keyOf(i), { big }));
+    pair.run();
+    // 3 values of ~3 KB fit under 10,000 bytes; the 4th crosses it and the rest wait.
+    expect(pair.primary.replicationInFlight).toBe(4);
+    pair.secondaryRunning = true;
+    pair.advance(5000); // the link timed out meanwhile; the secondary redials and catches up
+    for (const id of ids) expect(['applied', 'unavailable']).toContain(results(a).get(id)?.code);
+  });
 });
