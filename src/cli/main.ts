@@ -1,7 +1,7 @@
 /** `confstate` command line: the composition root, the only place that builds
  *  real clocks, sockets, timers and loggers and hands them to the pure parts. */
 
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -112,9 +112,18 @@ function runStart(): void {
   const secretFile = join(dir, 'secret');
   writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
   const entry = fileURLToPath(import.meta.url);
-  const children = (['primary', 'secondary'] as const).map((role) =>
-    spawn(process.execPath, [...process.execArgv, entry, role, '--secret-file', secretFile], { stdio: ['ignore', 'inherit', 'inherit'] }),
-  );
+  const launch = (role: 'primary' | 'secondary'): ChildProcess =>
+    spawn(process.execPath, [...process.execArgv, entry, role, '--secret-file', secretFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const children: ChildProcess[] = [launch('primary')];
+  // The secondary starts a moment later so its first dial finds the primary listening
+  // (it would retry anyway, but a newcomer should not see a warning on a clean start).
+  setTimeout(() => {
+    if (children.every((child) => child.exitCode === null)) {
+      const secondary = launch('secondary');
+      children.push(secondary);
+      watch(secondary);
+    }
+  }, 500);
   process.stdout.write(
     'confstate: primary on 127.0.0.1:7400, secondary on 127.0.0.1:7401 (element API, binary protocol)\n' +
       `shared secret in ${secretFile}; check them with:\n` +
@@ -126,7 +135,7 @@ function runStart(): void {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  for (const child of children) {
+  function watch(child: ChildProcess): void {
     child.on('exit', (code) => {
       if (code !== 0 && code !== null) {
         process.stderr.write(`confstate: a node exited with code ${code}; stopping the other\n`);
@@ -135,6 +144,7 @@ function runStart(): void {
       }
     });
   }
+  watch(children[0]!);
 }
 
 /** Runs one command line. Returns an exit code, or undefined for a server that keeps running. */
