@@ -14,6 +14,7 @@ import { WRITE_GATE_LIMITS_DEFAULT } from '../core/write-gate.ts';
 import { ElementClient } from '../client/element-client.ts';
 import { Primary } from '../replication/primary.ts';
 import { Secondary } from '../replication/secondary.ts';
+import type { NodeEnvironment } from '../replication/node-core.ts';
 import { NodeTransport, hmacAuthenticator, monotonicNowMs, secureRandomBytes } from '../replication/node-transport.ts';
 import { ConfigError, type NodeConfig, nodeConfig, readSettings, settingsHelp } from './config.ts';
 
@@ -37,14 +38,19 @@ function logger(config: NodeConfig, name: string): pino.Logger {
   return pino({ name, level: config.logLevel, base: { node: name, nodeId: config.nodeId } }, pino.destination(2));
 }
 
-async function runPrimary(config: NodeConfig): Promise<void> {
-  const log = logger(config, 'primary');
-  const store = new ElementStore({ elementsMax: config.elementsMax });
-  const env = {
+/** The real clock, HMAC and randomness the state machines are given. */
+function nodeEnvironment(config: NodeConfig): NodeEnvironment {
+  return {
     clock: new HybridClock(wallClock, { nodeId: config.nodeId, maxClockSkewMs: config.maxClockSkewMs }),
     authenticator: hmacAuthenticator(config.secret),
     randomBytes: secureRandomBytes,
   };
+}
+
+async function runPrimary(config: NodeConfig): Promise<void> {
+  const log = logger(config, 'primary');
+  const store = new ElementStore({ elementsMax: config.elementsMax });
+  const env = nodeEnvironment(config);
   const node = new Primary(store, env, { nodeId: config.nodeId, epoch: config.epoch, minReplicas: config.minReplicas, syncRepair: config.syncRepair, limits: config.limits, timings: config.timings, gate: WRITE_GATE_LIMITS_DEFAULT }, monotonicNowMs());
   const transport = new NodeTransport(node, { listen: config.listen, ...(config.tls ? { tls: config.tls } : {}), logger: log });
   const bound = await transport.start();
@@ -58,11 +64,7 @@ async function runPrimary(config: NodeConfig): Promise<void> {
 async function runSecondary(config: NodeConfig): Promise<void> {
   const log = logger(config, 'secondary');
   const store = new ElementStore({ elementsMax: config.elementsMax });
-  const env = {
-    clock: new HybridClock(wallClock, { nodeId: config.nodeId, maxClockSkewMs: config.maxClockSkewMs }),
-    authenticator: hmacAuthenticator(config.secret),
-    randomBytes: secureRandomBytes,
-  };
+  const env = nodeEnvironment(config);
   const primary = config.primary!;
   const node = new Secondary(store, env, { nodeId: config.nodeId, epoch: config.epoch, primaryAddress: `${primary.host}:${primary.port}`, limits: config.limits, timings: config.timings, testHooks: config.testHooks }, monotonicNowMs());
   const transport = new NodeTransport(node, { listen: config.listen, dialTo: primary, ...(config.tls ? { tls: config.tls } : {}), logger: log });

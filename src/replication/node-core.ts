@@ -7,7 +7,8 @@ import type { HybridClock } from '../core/clock.ts';
 import { DecodeError } from './wire.ts';
 import { type Message, FrameDecoder, appendFrame, decodeBody } from './messages.ts';
 import { WireWriter } from './wire.ts';
-import type { AcceptorHandshake, Authenticator, DialerHandshake, HandshakeIdentity } from './handshake.ts';
+import { AcceptorHandshake, type Authenticator, type DialerHandshake, type HandshakeIdentity } from './handshake.ts';
+import { NONCE_BYTES, type Role } from './messages.ts';
 
 export type ConnectionId = number;
 
@@ -148,6 +149,20 @@ export class NodeBase {
       closed: false,
     };
     this.connections.set(id, connection);
+    return connection;
+  }
+
+  /** A connection someone opened to this node: it must pass the handshake as one of `acceptRoles`. */
+  protected accept(connectionId: ConnectionId, nowMs: number, self: HandshakeIdentity, acceptRoles: readonly Role[]): Connection {
+    const connection = this.newConnection(connectionId, nowMs);
+    const digest = this.store.digest;
+    connection.handshake = new AcceptorHandshake(
+      self,
+      this.env.authenticator,
+      this.env.randomBytes(NONCE_BYTES),
+      () => ({ type: 'welcome', role: self.role, epoch: self.epoch, digestLeafBits: digest.leafBits, digestFanoutBits: digest.fanoutBits }),
+      acceptRoles,
+    );
     return connection;
   }
 

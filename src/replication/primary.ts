@@ -173,20 +173,7 @@ export class Primary extends NodeBase {
   }
 
   handleConnect(connectionId: ConnectionId, nowMs: number): void {
-    const connection = this.newConnection(connectionId, nowMs);
-    connection.handshake = new AcceptorHandshake(
-      { role: 'primary', nodeId: this.options.nodeId, epoch: this.options.epoch },
-      this.env.authenticator,
-      this.env.randomBytes(32),
-      () => ({
-        type: 'welcome',
-        role: 'primary',
-        epoch: this.options.epoch,
-        digestLeafBits: this.store.digest.leafBits,
-        digestFanoutBits: this.store.digest.fanoutBits,
-      }),
-      ['secondary', 'client'],
-    );
+    this.accept(connectionId, nowMs, { role: 'primary', nodeId: this.options.nodeId, epoch: this.options.epoch }, ['secondary', 'client']);
   }
 
   handleDisconnect(connectionId: ConnectionId, _nowMs: number): void {

@@ -10,7 +10,6 @@ import { checkKey } from '../core/keys.ts';
 import type { ElementStore } from '../core/element-store.ts';
 import { DialerHandshake } from './handshake.ts';
 import type { Message, WireElement, WireKeyTs } from './messages.ts';
-import { AcceptorHandshake } from './handshake.ts';
 import { type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
 import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment } from './node-core.ts';
 
@@ -67,14 +66,7 @@ export class Secondary extends NodeBase {
 
   /** A client connected to this node (reads). */
   handleConnect(connectionId: ConnectionId, nowMs: number): void {
-    const connection = this.newConnection(connectionId, nowMs);
-    connection.handshake = new AcceptorHandshake(
-      { role: 'secondary', nodeId: this.options.nodeId, epoch: this.options.epoch },
-      this.env.authenticator,
-      this.env.randomBytes(32),
-      () => ({ type: 'welcome', role: 'secondary', epoch: this.options.epoch, digestLeafBits: this.store.digest.leafBits, digestFanoutBits: this.store.digest.fanoutBits }),
-      ['client'],
-    );
+    this.accept(connectionId, nowMs, { role: 'secondary', nodeId: this.options.nodeId, epoch: this.options.epoch }, ['client']);
   }
 
   handleDisconnect(connectionId: ConnectionId, nowMs: number): void {
