@@ -3,7 +3,9 @@
  *  timestamp wins; it does not know about replication, roles or the write gate.
  *
  *  - By key: a Map.
- *  - By session: `s/{session}/…` keys grouped in a Set per session.
+ *  - By session: `s/{session}/…` entries on an intrusive list per session (no
+ *    per-session hash table: a million elements in 100,000 sessions would
+ *    otherwise carry 100,000 Sets).
  *  - By timestamp: an intrusive doubly linked list sorted by ts. New writes
  *    carry the newest timestamps, so an insert walks a step or two back from
  *    the tail; "changed since ts" walks back from the tail over the changes only.
@@ -40,6 +42,12 @@ export interface ElementHandle extends Element {
   readonly removed: boolean;
 }
 
+/** The head of one session's intrusive list of entries. */
+interface SessionList {
+  first: Entry | undefined;
+  size: number;
+}
+
 class Entry implements ElementHandle, KeyHash {
   storedValue: StoredValue;
   ts: Timestamp;
@@ -50,6 +58,9 @@ class Entry implements ElementHandle, KeyHash {
   bucketIndex = -1;
   older: Entry | undefined = undefined;
   newer: Entry | undefined = undefined;
+  /** Neighbours on the session's list. */
+  sessionPrev: Entry | undefined = undefined;
+  sessionNext: Entry | undefined = undefined;
 
   constructor(
     readonly key: string,
@@ -93,7 +104,7 @@ export class ElementStore {
   readonly digest: Digest;
   readonly elementsMax: number;
   readonly #byKey = new Map<string, Entry>();
-  readonly #bySession = new Map<string, Set<Entry>>();
+  readonly #bySession = new Map<string, SessionList>();
   readonly #buckets: (Entry[] | undefined)[];
   readonly #tombstones = new Set<Entry>();
   #oldest: Entry | undefined = undefined;
@@ -192,8 +203,11 @@ export class ElementStore {
 
   /** Elements of `session` (tombstones included), in no particular order. */
   *sessionElements(session: string): IterableIterator<Element> {
-    const entries = this.#bySession.get(session);
-    if (entries !== undefined) yield* entries;
+    for (let e = this.#bySession.get(session)?.first; e !== undefined; ) {
+      const next = e.sessionNext; // read first: the caller may change the store between steps
+      yield e;
+      e = next;
+    }
   }
 
   /** Number of elements (tombstones included) held for `session`. */
@@ -268,9 +282,12 @@ export class ElementStore {
     const entry = new Entry(key, hash.hashLow, hash.hashHigh, bucket, session, value, ts, deleted);
     this.#byKey.set(key, entry);
     if (session !== undefined) {
-      let members = this.#bySession.get(session);
-      if (members === undefined) this.#bySession.set(session, (members = new Set()));
-      members.add(entry);
+      let list = this.#bySession.get(session);
+      if (list === undefined) this.#bySession.set(session, (list = { first: undefined, size: 0 }));
+      entry.sessionNext = list.first;
+      if (list.first !== undefined) list.first.sessionPrev = entry;
+      list.first = entry;
+      list.size++;
     }
     let members = this.#buckets[bucket];
     if (members === undefined) this.#buckets[bucket] = members = [];
@@ -285,9 +302,12 @@ export class ElementStore {
     entry.removed = true;
     this.#byKey.delete(entry.key);
     if (entry.session !== undefined) {
-      const members = this.#bySession.get(entry.session);
-      members?.delete(entry);
-      if (members?.size === 0) this.#bySession.delete(entry.session);
+      const list = this.#bySession.get(entry.session)!;
+      if (entry.sessionPrev === undefined) list.first = entry.sessionNext;
+      else entry.sessionPrev.sessionNext = entry.sessionNext;
+      if (entry.sessionNext !== undefined) entry.sessionNext.sessionPrev = entry.sessionPrev;
+      entry.sessionPrev = entry.sessionNext = undefined;
+      if (--list.size === 0) this.#bySession.delete(entry.session);
     }
     const members = this.#buckets[entry.bucket]!;
     const last = members.pop()!;

@@ -7,21 +7,30 @@ import type { JsonValue } from './value.ts';
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * A JSON value held as the UTF-8 text it arrived as. It is stored, replicated
- * and sent back as those bytes; `value()` parses it the first time someone
- * needs the value itself. Construct it only from text that passed
- * `validateJsonText`, so parsing cannot fail.
+ * A JSON value held as its text. It is stored, replicated and sent back as
+ * that text; `value()` parses it the first time someone needs the value
+ * itself. A JS string rather than bytes: strings live on the JS heap and cost
+ * far less to allocate and collect than one typed array per value.
  */
 export class JsonText {
   #parsed: JsonValue | undefined = undefined;
   #isParsed = false;
 
-  constructor(readonly bytes: Uint8Array) {}
+  /** `byteLength` is the UTF-8 size of `text` (what size limits count). */
+  constructor(
+    readonly text: string,
+    readonly byteLength: number,
+  ) {}
+
+  /** JSON text from UTF-8 bytes that passed `validateJsonText`. */
+  static fromValidatedBytes(bytes: Uint8Array): JsonText {
+    return new JsonText(decoder.decode(bytes), bytes.length);
+  }
 
   /** The value, parsed once and cached. */
   value(): JsonValue {
     if (!this.#isParsed) {
-      this.#parsed = JSON.parse(decoder.decode(this.bytes)) as JsonValue;
+      this.#parsed = JSON.parse(this.text) as JsonValue;
       this.#isParsed = true;
     }
     return this.#parsed as JsonValue;

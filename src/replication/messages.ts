@@ -249,7 +249,7 @@ function writeElements(w: WireWriter, elements: readonly WireElement[]): void {
 /** A value as u32-length-prefixed JSON text; undefined (deleted, missing) as empty. */
 function writeValue(w: WireWriter, value: StoredValue | undefined): void {
   if (value === undefined) w.longBytes(EMPTY);
-  else if (value instanceof JsonText) w.longBytes(value.bytes);
+  else if (value instanceof JsonText) w.longString(value.text);
   else w.longString(JSON.stringify(value));
 }
 
@@ -411,10 +411,10 @@ function readValue(r: WireReader, absent: boolean, lazy: boolean): StoredValue {
     return null;
   }
   if (lazy) {
-    // Validated as JSON now, parsed only when read. A copy: a queued value must not pin the socket chunk.
+    // Validated as JSON now, parsed only when read; held as a string, so it pins no socket chunk.
     const check = validateJsonText(bytes, VALUE_DEPTH_MAX);
     if (!check.ok) throw new DecodeError(`value is not valid JSON within the limits: ${check.problem}`);
-    return new JsonText(new Uint8Array(bytes));
+    return JsonText.fromValidatedBytes(bytes);
   }
   // Deep nesting would overflow the stack when the value is encoded again.
   const scan = scanJsonText(bytes);

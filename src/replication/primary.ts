@@ -73,7 +73,7 @@ interface InFlightEntry {
 /** Wire size of an element, estimated without encoding it (plain values are guessed at 256 bytes). */
 function elementBytes(element: WireElement): number {
   const value = element.value;
-  return 16 + element.key.length + (element.deleted ? 0 : value instanceof JsonText ? value.bytes.length : 256);
+  return 16 + element.key.length + (element.deleted ? 0 : value instanceof JsonText ? value.byteLength : 256);
 }
 
 interface Requester {
@@ -439,7 +439,7 @@ export class Primary extends NodeBase {
       const size = checkValue(m.value, max);
       return typeof size === 'number' ? undefined : size.message;
     }
-    if (m.value.bytes.length > max) return `value is ${m.value.bytes.length} bytes of JSON; the limit is ${max}`;
+    if (m.value.byteLength > max) return `value is ${m.value.byteLength} bytes of JSON; the limit is ${max}`;
     return undefined;
   }
 
