@@ -134,6 +134,16 @@ export class NodeBase {
     this.forget(connection, reason);
   }
 
+  /** The peer closed `connectionId`: forgets it and returns it (undefined if unknown). */
+  protected peerClosed(connectionId: ConnectionId): Connection | undefined {
+    const connection = this.connections.get(connectionId);
+    if (connection === undefined) return undefined;
+    connection.closed = true;
+    this.connections.delete(connectionId);
+    this.forget(connection, 'peer closed the connection');
+    return connection;
+  }
+
   /** Subclasses drop what they tracked for a connection that is gone. */
   protected forget(_connection: Connection, _reason: string): void {}
 

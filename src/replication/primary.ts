@@ -177,12 +177,7 @@ export class Primary extends NodeBase {
   }
 
   handleDisconnect(connectionId: ConnectionId, _nowMs: number): void {
-    const connection = this.connections.get(connectionId);
-    if (connection === undefined) return;
-    connection.closed = true;
-    this.connections.delete(connectionId);
-    this.forget(connection, 'peer closed the connection');
-    this.#pump();
+    if (this.peerClosed(connectionId) !== undefined) this.#pump();
   }
 
   handleBytes(connectionId: ConnectionId, bytes: Uint8Array, nowMs: number): void {

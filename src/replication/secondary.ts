@@ -70,12 +70,8 @@ export class Secondary extends NodeBase {
   }
 
   handleDisconnect(connectionId: ConnectionId, nowMs: number): void {
-    const connection = this.connections.get(connectionId);
-    if (connection === undefined) return;
-    connection.closed = true;
-    this.connections.delete(connectionId);
-    this.forget(connection, 'peer closed the connection');
-    if (connection === this.#primary) this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
+    const wasPrimary = this.connections.get(connectionId) === this.#primary;
+    if (this.peerClosed(connectionId) !== undefined && wasPrimary) this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
   }
 
   handleBytes(connectionId: ConnectionId, bytes: Uint8Array, nowMs: number): void {

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { FRAME_HEADER_BYTES, FrameDecoder, type Message, decodeBody, encodeFrame } from '../../src/replication/messages.ts';
 import { DecodeError } from '../../src/replication/wire.ts';
 import { MESSAGE_TYPES, anyMessageArbitrary, rawTexts, withoutRaw } from '../support/message-arbitraries.ts';
+import { concat } from '../support/bytes.ts';
 import { numRuns, propertyOptions } from '../support/property.ts';
 
 /** At least 100,000 cases per fuzz property; more when FC_NUM_RUNS asks for a soak. */
@@ -111,16 +112,6 @@ function feed(chunks: readonly Uint8Array[]): { bodies: number; refused: boolean
     if (decoder.bufferedBytes > FRAME_HEADER_BYTES + FRAME_BYTES_MAX + chunk.length) throw new Error(`decoder holds ${decoder.bufferedBytes} bytes`);
   }
   return { bodies, refused: false };
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 function split(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {

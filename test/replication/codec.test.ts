@@ -16,6 +16,7 @@ import {
 } from '../../src/replication/messages.ts';
 import { DecodeError, WireWriter } from '../../src/replication/wire.ts';
 import { MESSAGE_TYPES, anyMessageArbitrary, expectedAfterWire, messageArbitraries, rawTexts, withoutRaw } from '../support/message-arbitraries.ts';
+import { concat } from '../support/bytes.ts';
 import { propertyOptions } from '../support/property.ts';
 
 const SIZES = { listMax: 6, textMax: 24, jsonDepthMax: 3 };
@@ -211,16 +212,6 @@ describe('codec: FrameDecoder', () => {
   const FRAMES = MESSAGES.map((m) => encodeFrame(m));
   const STREAM = concat(FRAMES);
   const BODIES = FRAMES.map((f) => f.slice(FRAME_HEADER_BYTES));
-
-  function concat(parts: readonly Uint8Array[]): Uint8Array {
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
-  }
 
   /** Feeds `chunks` in order; fails on a DecodeError; returns every body (copied). */
   function feed(decoder: FrameDecoder, chunks: readonly Uint8Array[]): Uint8Array[] {
