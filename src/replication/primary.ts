@@ -49,11 +49,15 @@ interface ClientWrite extends WriteRequest {
 
 type Unit = ReplicationUnit<ClientWrite>;
 
+/** On-demand checks that may wait for a running check or catch-up to end. */
+const WAITING_CHECKS_MAX = 64;
+
 /** Catch-up frames sent per flush: about 2 MB with typical values, a few ms of encoding. */
 const PUSH_FRAMES_PER_FLUSH = 64;
 
 /** The result of a sync check. */
 export interface SyncCheckResult {
+  /** The node's monotonic clock when the check ended (for "how long ago"), not wall time. */
   readonly atMs: number;
   readonly inSync: boolean;
   /** Exact number of differing keys found. */
@@ -265,9 +269,9 @@ export class Primary extends NodeBase {
     const failReason = `secondary link lost: ${reason}`;
     for (let i = link.inFlightHead; i < link.inFlight.length; i++) {
       const unit = link.inFlight[i]!.unit;
-      if (unit !== undefined) this.#completeUnit(unit, false, failReason);
+      if (unit !== undefined) this.gate.complete(unit, false, failReason);
     }
-    for (let i = link.pendingHead; i < link.pending.length; i++) this.#completeUnit(link.pending[i]!, false, failReason);
+    for (let i = link.pendingHead; i < link.pending.length; i++) this.gate.complete(link.pending[i]!, false, failReason);
     for (const requester of link.job?.requesters ?? []) this.#sendCheckUnavailable(requester, failReason);
     for (const waiting of this.#waitingChecks.splice(0)) this.#sendCheckUnavailable(waiting.requester, failReason);
     this.log('warn', 'secondary detached', { reason, inFlight: link.inFlightCount, pending: link.pendingCount });
@@ -361,7 +365,7 @@ export class Primary extends NodeBase {
     while (link.inFlightHead < link.inFlight.length && link.inFlight[link.inFlightHead]!.seq <= seq) {
       const entry = link.inFlight[link.inFlightHead++]!;
       link.inFlightBytes -= entry.bytes;
-      if (entry.unit !== undefined) this.#completeUnit(entry.unit, true, '');
+      if (entry.unit !== undefined) this.gate.complete(entry.unit, true);
     }
     if (link.inFlightHead === link.inFlight.length) link.inFlight.length = link.inFlightHead = 0;
     if (link.phase === 'catching_up' && link.catchUpDone && seq >= link.catchUpLastSeq) this.#streaming(link, 0);
@@ -384,6 +388,10 @@ export class Primary extends NodeBase {
         if (link.phase === 'streaming' && link.job === undefined) {
           this.#startJob(link, 'check', message.repair).requesters.push(requester);
           this.#flush(nowMs);
+          return;
+        }
+        if (this.#waitingChecks.length >= WAITING_CHECKS_MAX) {
+          this.send(connection, { type: 'result', requestId: message.requestId, code: 'queue_full', ts: 0, detail: `${WAITING_CHECKS_MAX} sync checks are already waiting` });
           return;
         }
         this.#waitingChecks.push({ requester, repair: message.repair });
@@ -448,10 +456,6 @@ export class Primary extends NodeBase {
       else this.gate.complete(unit, false, 'no_secondary');
     }
     this.#deliverAnswers();
-  }
-
-  #completeUnit(unit: Unit, replicated: boolean, reason: string): void {
-    this.gate.complete(unit, replicated, reason);
   }
 
   #deliverAnswers(): void {

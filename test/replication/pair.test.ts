@@ -268,4 +268,21 @@ describe('replication pair', () => {
     pair.advance(5000); // the link timed out meanwhile; the secondary redials and catches up
     for (const id of ids) expect(['applied', 'unavailable']).toContain(results(a).get(id)?.code);
   });
+
+  it('replication: at most 64 sync checks wait for a catch-up to end; the next is answered queue_full, the waiting ones run after', () => {
+    const pair = new Pair({ startSecondary: false, minReplicas: 0, limits: { windowElementsMax: 4 } });
+    const a = pair.connectClient('a');
+    pair.run();
+    for (let i = 0; i < 200; i++) pair.update(a, keyOf(i), i);
+    pair.run();
+    pair.restartSecondary();
+    pair.run(4);
+    expect(pair.primary.secondaryState).not.toBe('streaming');
+    for (let id = 1; id <= 65; id++) pair.send(a, { type: 'check_request', requestId: 1000 + id, repair: false });
+    pair.run();
+    expect(results(a).get(1065)).toMatchObject({ code: 'queue_full' });
+    const reports = a.received.filter((m) => m.type === 'check_result');
+    expect(reports).toHaveLength(64);
+    for (const report of reports) expect(report).toMatchObject({ inSync: true });
+  });
 });
