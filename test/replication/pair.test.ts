@@ -285,4 +285,24 @@ describe('replication pair', () => {
     expect(reports).toHaveLength(64);
     for (const report of reports) expect(report).toMatchObject({ inSync: true });
   });
+
+  it('replication: the periodic sync check runs every syncCheckIntervalMs, reports the result and repairs', () => {
+    const pair = new Pair({ timings: { syncCheckIntervalMs: 1000 } });
+    const a = pair.connectClient('a');
+    pair.run();
+    for (let i = 0; i < 50; i++) pair.update(a, keyOf(i), { i });
+    pair.run();
+    expect(pair.primary.lastSyncCheck).toBeUndefined();
+    pair.advance(1100);
+    expect(pair.primary.lastSyncCheck).toMatchObject({ inSync: true, differenceCount: 0 });
+    const victim = keyOf(7);
+    const s = pair.connectClient('tamper', 'secondary');
+    pair.run();
+    pair.send(s, { type: 'test_corrupt', requestId: 1, key: victim, ts: pair.primaryStore.get(victim)!.ts + 16, value: 'tampered' });
+    pair.advance(1000);
+    expect(pair.primary.lastSyncCheck).toMatchObject({ inSync: false, differenceCount: 1, repaired: 1, differences: [{ key: victim }] });
+    pair.advance(1000);
+    expect(pair.primary.lastSyncCheck).toMatchObject({ inSync: true });
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
+  });
 });
