@@ -52,6 +52,15 @@ export interface TransportOptions {
   readonly socketWriteBufferMax?: number;
 }
 
+/**
+ * A read of at least this many bytes is answered at once rather than at the
+ * end of the event-loop turn. Measured on 2 cores: deferring every drain
+ * doubled throughput with one small request per connection (64 connections),
+ * but cost a third with a few busy connections (64 clients on 4), where each
+ * read already carries a batch; 2 KiB (about 16 updates) separates the two.
+ */
+const DRAIN_NOW_BYTES = 2048;
+
 /** Monotonic milliseconds for the state machines' timeouts. */
 export function monotonicNowMs(): number {
   return performance.now();
@@ -139,7 +148,10 @@ export class NodeTransport {
     else this.#node.handleDialed!(id, monotonicNowMs());
     socket.on('data', (chunk: Buffer) => {
       this.#node.handleBytes(id, chunk, monotonicNowMs());
-      this.#scheduleDrain();
+      // A large read already fills a frame: send now, so the next hop starts at once.
+      // Small reads wait for the end of the turn, to share a frame with other connections' reads.
+      if (chunk.length >= DRAIN_NOW_BYTES) this.#drain();
+      else this.#scheduleDrain();
     });
     socket.on('error', (error) => this.#options.logger.debug({ connection: id, problem: error.message }, 'socket error'));
     socket.on('close', () => {
