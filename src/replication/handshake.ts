@@ -44,6 +44,12 @@ function proofData(side: 'acceptor' | 'dialer', own: Uint8Array, peer: Uint8Arra
   return out;
 }
 
+/** The refusal of a first message that is not a hello of this protocol version. */
+function helloRefusal(message: Message): HandshakeOutcome {
+  if (message.type !== 'hello') return refused('protocol_error', `expected hello, got ${message.type}`, true);
+  return refused('version_mismatch', `peer speaks protocol version ${message.version}; this node speaks ${PROTOCOL_VERSION}`, true);
+}
+
 function refused(code: string, reason: string, tell: boolean): HandshakeOutcome {
   return { kind: 'refused', send: tell ? [{ type: 'refuse', code, message: reason }] : [], code, reason };
 }
@@ -70,10 +76,7 @@ export class AcceptorHandshake {
 
   handle(message: Message): HandshakeOutcome {
     if (this.#state === 'hello') {
-      if (message.type !== 'hello') return refused('protocol_error', `expected hello, got ${message.type}`, true);
-      if (message.version !== PROTOCOL_VERSION) {
-        return refused('version_mismatch', `peer speaks protocol version ${message.version}; this node speaks ${PROTOCOL_VERSION}`, true);
-      }
+      if (message.type !== 'hello' || message.version !== PROTOCOL_VERSION) return helloRefusal(message);
       if (!this.acceptRoles.includes(message.role)) {
         return refused('role_refused', `a ${message.role} cannot connect to a ${this.self.role}`, true);
       }
@@ -102,6 +105,7 @@ export class AcceptorHandshake {
 export class DialerHandshake {
   #state: 'hello' | 'auth' | 'welcome' | 'done' = 'hello';
   #peer: HandshakeIdentity | undefined;
+  #peerNonce: Uint8Array | undefined;
   readonly #nonce: Uint8Array;
 
   constructor(
@@ -122,10 +126,7 @@ export class DialerHandshake {
     if (message.type === 'refuse') return refused(message.code, `peer refused: ${message.message}`, false);
     switch (this.#state) {
       case 'hello':
-        if (message.type !== 'hello') return refused('protocol_error', `expected hello, got ${message.type}`, true);
-        if (message.version !== PROTOCOL_VERSION) {
-          return refused('version_mismatch', `peer speaks protocol version ${message.version}; this node speaks ${PROTOCOL_VERSION}`, true);
-        }
+        if (message.type !== 'hello' || message.version !== PROTOCOL_VERSION) return helloRefusal(message);
         this.#peer = { role: message.role, nodeId: message.nodeId, epoch: message.epoch };
         this.#peerNonce = message.nonce;
         this.#state = 'auth';
@@ -148,5 +149,4 @@ export class DialerHandshake {
     }
   }
 
-  #peerNonce: Uint8Array | undefined;
 }

@@ -120,10 +120,6 @@ export class WireReader {
     return this.#bytes.length - this.#offset;
   }
 
-  /** Bytes consumed so far. */
-  get offset(): number {
-    return this.#offset;
-  }
 
   u8(): number {
     this.#need(1);
