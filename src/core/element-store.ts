@@ -111,6 +111,12 @@ export class ElementStore {
   #newest: Entry | undefined = undefined;
   /** Tombstones at or below this ts were collected: a write to a missing key at or below it is stale. */
   #collectedTsMax: Timestamp = 0;
+  /**
+   * Called after every write that changed the store (insert, update,
+   * tombstone), in apply order: the change feed subscriptions are built on.
+   * Not called for tombstone collection (nothing a reader sees changes).
+   */
+  onApplied: ((element: Element) => void) | undefined = undefined;
 
   constructor(options: ElementStoreOptions = { elementsMax: ELEMENTS_MAX_DEFAULT }) {
     assert(Number.isInteger(options.elementsMax) && options.elementsMax > 0, `elementsMax ${options.elementsMax} must be a positive integer`);
@@ -173,7 +179,7 @@ export class ElementStore {
     if (entry === undefined) {
       if (ts <= this.#collectedTsMax) return 'stale';
       if (this.#byKey.size >= this.elementsMax) return 'full';
-      this.#insert(key, deleted ? null : value, ts, deleted);
+      this.onApplied?.(this.#insert(key, deleted ? null : value, ts, deleted));
       return 'applied';
     }
     return this.#update(entry, value, ts, deleted);
@@ -198,6 +204,7 @@ export class ElementStore {
     }
     this.#unlinkTs(entry);
     this.#linkTs(entry);
+    this.onApplied?.(entry);
     return 'applied';
   }
 
@@ -275,7 +282,7 @@ export class ElementStore {
     this.digest.clear();
   }
 
-  #insert(key: string, value: StoredValue, ts: Timestamp, deleted: boolean): void {
+  #insert(key: string, value: StoredValue, ts: Timestamp, deleted: boolean): Entry {
     const hash = hashKey(key);
     const bucket = this.digest.bucketOf(hash);
     const session = sessionOfKey(key);
@@ -296,6 +303,7 @@ export class ElementStore {
     if (deleted) this.#tombstones.add(entry);
     this.digest.toggle(entry, ts);
     this.#linkTs(entry);
+    return entry;
   }
 
   #remove(entry: Entry): void {
