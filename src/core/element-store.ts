@@ -179,7 +179,9 @@ export class ElementStore {
     if (entry === undefined) {
       if (ts <= this.#collectedTsMax) return 'stale';
       if (this.#byKey.size >= this.elementsMax) return 'full';
-      this.onApplied?.(this.#insert(key, deleted ? null : value, ts, deleted));
+      // Inserted first: `onApplied?.(insert())` would skip the insert when no one listens.
+      const entry = this.#insert(key, deleted ? null : value, ts, deleted);
+      this.onApplied?.(entry);
       return 'applied';
     }
     return this.#update(entry, value, ts, deleted);

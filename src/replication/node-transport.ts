@@ -140,6 +140,11 @@ export class NodeTransport {
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** The node took input from this process (a local write): carry out its output at the end of this turn. */
+  wake(): void {
+    if (!this.#closed) this.#scheduleDrain();
+  }
+
   #adopt(socket: net.Socket, how: 'accepted' | 'dialed'): number {
     const id = this.#nextConnectionId++;
     this.#sockets.set(id, socket);

@@ -21,7 +21,8 @@
 import { type Timestamp, formatTimestamp } from '../core/clock.ts';
 import { differingNodes } from '../core/digest.ts';
 import type { ElementStore } from '../core/element-store.ts';
-import { checkValue } from '../core/value.ts';
+import { type JsonValue, checkValue } from '../core/value.ts';
+import { checkKey } from '../core/keys.ts';
 import { JsonText } from '../core/json-text.ts';
 import { type Difference, compareBucket } from '../core/sync-diff.ts';
 import { type ReplicationUnit, type WriteRequest, WriteGate, type WriteGateLimits } from '../core/write-gate.ts';
@@ -42,9 +43,14 @@ export interface PrimaryOptions {
   readonly gate: WriteGateLimits;
 }
 
+/** How a local (in-process) writer hears its answer: `ts` is the applied ts, or the current ts when stale. */
+export type LocalAnswer = (code: string, ts: Timestamp, detail: string) => void;
+
 interface ClientWrite extends WriteRequest {
-  readonly connection: Connection;
+  /** Undefined for a local write: the answer goes to `onAnswer`. */
+  readonly connection: Connection | undefined;
   readonly requestId: number;
+  readonly onAnswer: LocalAnswer | undefined;
 }
 
 type Unit = ReplicationUnit<ClientWrite>;
@@ -432,7 +438,35 @@ export class Primary extends NodeBase {
       if (problem !== undefined) return reply('rejected', 0, `${problem.code}: ${problem.message}`);
     }
     connection.outstanding++;
-    this.gate.submit({ key: m.key, value: m.deleted ? null : m.value, deleted: m.deleted, ts, seq: 0, answer: undefined, connection, requestId: m.requestId });
+    this.gate.submit({ key: m.key, value: m.deleted ? null : m.value, deleted: m.deleted, ts, seq: 0, answer: undefined, connection, requestId: m.requestId, onAnswer: undefined });
+  }
+
+  /**
+   * An update from this process (the conference server beside the node): the
+   * same checks and write path as a client's `update`, with a fresh timestamp;
+   * the answer comes to `onAnswer` (at once for a refusal). `value` null deletes.
+   * The caller then has the adapter drain, so the unit goes out.
+   */
+  submitLocal(key: string, value: JsonValue | null, onAnswer: LocalAnswer, nowMs: number): void {
+    const reply = (code: string, detail: string): void => {
+      this.#count(code);
+      onAnswer(code, 0, detail);
+    };
+    const keyProblem = checkKey(key, this.options.limits.keyLengthMax);
+    if (keyProblem !== undefined) return reply('rejected', `invalid_key: ${keyProblem.message}`);
+    if (value !== null) {
+      const size = checkValue(value, this.options.limits.valueBytesMax);
+      if (typeof size !== 'number') return reply('rejected', `invalid_value: ${size.message}`);
+    }
+    const link = this.#link;
+    if (this.options.minReplicas > 0 && link === undefined) return reply('unavailable', 'no_secondary: no secondary is attached and minReplicas is 1');
+    if (link !== undefined && link.pendingCount >= this.options.limits.pendingUnitsMax) {
+      return reply('queue_full', `the replication queue holds ${this.options.limits.pendingUnitsMax} units (the limit)`);
+    }
+    const ts = this.env.clock.now();
+    this.gate.submit({ key, value, deleted: value === null, ts, seq: 0, answer: undefined, connection: undefined, requestId: 0, onAnswer });
+    this.#pump();
+    this.#flushAtMs = nowMs;
   }
 
   /** Size and shape of a decoded value: JSON text was validated by the decoder, so only its size is left. */
@@ -461,9 +495,12 @@ export class Primary extends NodeBase {
   #deliverAnswers(): void {
     for (let request = this.gate.pollAnswered(); request !== undefined; request = this.gate.pollAnswered()) {
       const answer = request.answer!;
-      request.connection.outstanding--;
       this.#count(answer.code);
-      if (request.connection.closed) continue;
+      const connection = request.connection;
+      if (connection !== undefined) {
+        connection.outstanding--;
+        if (connection.closed) continue;
+      }
       let ts = 0;
       let detail = '';
       if (answer.code === 'applied') ts = request.ts;
@@ -472,7 +509,8 @@ export class Primary extends NodeBase {
         detail = answer.message;
       } else if (answer.code === 'rejected' || answer.code === 'unavailable') detail = `${answer.reason}: ${answer.message}`;
       else detail = answer.message;
-      this.send(request.connection, { type: 'result', requestId: request.requestId, code: answer.code, ts, detail });
+      if (connection === undefined) request.onAnswer!(answer.code, ts, detail);
+      else this.send(connection, { type: 'result', requestId: request.requestId, code: answer.code, ts, detail });
     }
   }
 
