@@ -28,6 +28,29 @@ export interface NodeConfig {
   readonly testHooks: boolean;
   readonly limits: ReplicationLimits;
   readonly timings: ReplicationTimings;
+  readonly api: ApiConfig;
+}
+
+/** How the conference API verifies bearer tokens (JWT). */
+export type JwtKeyConfig =
+  | { readonly kind: 'secret'; readonly secret: Uint8Array }
+  | { readonly kind: 'public_key'; readonly alg: 'EdDSA' | 'RS256'; readonly pem: string }
+  | { readonly kind: 'jwks'; readonly jwks: { readonly keys: readonly object[] } }
+  /** None configured: the API serves health, readiness and metrics, and refuses every token. */
+  | { readonly kind: 'none' };
+
+/** The conference API (HTTP + WebSocket) each node serves beside the element API. */
+export interface ApiConfig {
+  readonly listen: Address;
+  /** The URL clients reach this node's API at (what `not_primary` points others to). */
+  readonly publicUrl: string;
+  /** The other node's public API URL: where a secondary sends writers. */
+  readonly peerUrl: string | null;
+  readonly jwt: JwtKeyConfig;
+  /** Bearer credential for /v1/admin/*; admin endpoints are off without one. */
+  readonly adminToken: Uint8Array | undefined;
+  /** HTTPS / WSS when both are given. */
+  readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
 }
 
 /** Every setting: its flag, environment variable and config-file field share one name. */
@@ -51,6 +74,16 @@ const SETTINGS = {
   'frame-bytes-max': { type: 'string', env: 'CONFSTATE_FRAME_BYTES_MAX', help: 'largest protocol frame in bytes (default 4194304)' },
   'window-elements-max': { type: 'string', env: 'CONFSTATE_WINDOW_ELEMENTS_MAX', help: 'unacknowledged elements on the link (default 65536)' },
   'window-bytes-max': { type: 'string', env: 'CONFSTATE_WINDOW_BYTES_MAX', help: 'unacknowledged bytes on the link, at most 12 MiB (default 8388608)' },
+  'api-listen': { type: 'string', env: 'CONFSTATE_API_LISTEN', help: 'host:port of the conference API, HTTP + WebSocket (default 127.0.0.1:7480 primary, 127.0.0.1:7481 secondary)' },
+  'public-url': { type: 'string', env: 'CONFSTATE_PUBLIC_URL', help: "this node's API URL as clients reach it (default http(s)://<api-listen>)" },
+  'peer-url': { type: 'string', env: 'CONFSTATE_PEER_URL', help: "the other node's API URL: where writers are sent when this node is not the primary" },
+  'jwt-secret-file': { type: 'string', env: 'CONFSTATE_JWT_SECRET_FILE', help: 'file holding the HS256 token secret (at least 32 bytes)' },
+  'jwt-public-key-file': { type: 'string', env: 'CONFSTATE_JWT_PUBLIC_KEY_FILE', help: 'PEM public key verifying tokens (with --jwt-alg)' },
+  'jwt-alg': { type: 'string', env: 'CONFSTATE_JWT_ALG', help: 'EdDSA|RS256: the algorithm of --jwt-public-key-file' },
+  'jwks-file': { type: 'string', env: 'CONFSTATE_JWKS_FILE', help: 'JWKS file (JSON {"keys":[...]}) verifying EdDSA or RS256 tokens' },
+  'admin-token-file': { type: 'string', env: 'CONFSTATE_ADMIN_TOKEN_FILE', help: 'file holding the admin bearer credential for /v1/admin (at least 32 bytes)' },
+  'api-tls-cert': { type: 'string', env: 'CONFSTATE_API_TLS_CERT', help: 'PEM certificate: serve the API over HTTPS / WSS (with --api-tls-key)' },
+  'api-tls-key': { type: 'string', env: 'CONFSTATE_API_TLS_KEY', help: 'PEM private key of --api-tls-cert' },
   'log-level': { type: 'string', env: 'CONFSTATE_LOG_LEVEL', help: 'debug|info|warn|error (default info)' },
   'test-hooks': { type: 'boolean', env: 'CONFSTATE_TEST_HOOKS', help: 'secondary: accept test-only corruption requests (never in production)' },
   config: { type: 'string', env: 'CONFSTATE_CONFIG', help: 'JSON config file with any of these settings (names as here)' },
@@ -146,6 +179,85 @@ function text(values: Map<SettingName, string | boolean>, name: SettingName): st
   return raw;
 }
 
+function readFileText(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`cannot read ${what} ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** A secret file's bytes without a trailing newline, refused when shorter than 32 bytes. */
+function readSecretFile(path: string, what: string): Uint8Array {
+  let secret = readFileText(path, what);
+  // A trailing newline from `echo` or an editor is not part of the secret.
+  while (secret.length > 0 && (secret[secret.length - 1] === 0x0a || secret[secret.length - 1] === 0x0d)) secret = secret.subarray(0, -1);
+  if (secret.length < 32) throw new ConfigError(`${what} ${path} holds ${secret.length} bytes; use at least 32 random bytes (e.g. openssl rand -hex 32)`);
+  return secret;
+}
+
+function jwtKeyConfig(values: Map<SettingName, string | boolean>): JwtKeyConfig {
+  const secretFile = text(values, 'jwt-secret-file');
+  const publicKeyFile = text(values, 'jwt-public-key-file');
+  const jwksFile = text(values, 'jwks-file');
+  const alg = text(values, 'jwt-alg');
+  const given = [secretFile, publicKeyFile, jwksFile].filter((v) => v !== undefined).length;
+  if (given > 1) throw new ConfigError('give only one of --jwt-secret-file, --jwt-public-key-file and --jwks-file');
+  if (alg !== undefined && publicKeyFile === undefined) throw new ConfigError('--jwt-alg applies to --jwt-public-key-file only');
+  if (secretFile !== undefined) return { kind: 'secret', secret: readSecretFile(secretFile, 'the JWT secret file') };
+  if (publicKeyFile !== undefined) {
+    if (alg !== 'EdDSA' && alg !== 'RS256') throw new ConfigError(`--jwt-alg must be EdDSA or RS256 with --jwt-public-key-file, got ${JSON.stringify(alg ?? '')}`);
+    const pem = readFileText(publicKeyFile, 'the JWT public key file').toString('utf8');
+    if (!pem.includes('-----BEGIN PUBLIC KEY-----')) throw new ConfigError(`--jwt-public-key-file ${publicKeyFile} holds no PEM public key (-----BEGIN PUBLIC KEY-----)`);
+    return { kind: 'public_key', alg, pem };
+  }
+  if (jwksFile !== undefined) {
+    let jwks: unknown;
+    try {
+      jwks = JSON.parse(readFileText(jwksFile, 'the JWKS file').toString('utf8'));
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      throw new ConfigError(`--jwks-file ${jwksFile} is not valid JSON: ${(error as Error).message}`);
+    }
+    const keys = (jwks as { keys?: unknown } | null)?.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k))) {
+      throw new ConfigError(`--jwks-file ${jwksFile} must hold {"keys": [ ...one or more JWK objects... ]}`);
+    }
+    return { kind: 'jwks', jwks: { keys } };
+  }
+  return { kind: 'none' };
+}
+
+function urlSetting(values: Map<SettingName, string | boolean>, name: SettingName): string | undefined {
+  const raw = text(values, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`--${name} must be an absolute http(s) URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--${name} must be an http or https URL, got ${JSON.stringify(raw)}`);
+  return raw.replace(/\/+$/, '');
+}
+
+function apiConfig(role: 'primary' | 'secondary' | 'check', values: Map<SettingName, string | boolean>): ApiConfig {
+  const listen = parseAddress(text(values, 'api-listen') ?? (role === 'secondary' ? '127.0.0.1:7481' : '127.0.0.1:7480'), '--api-listen');
+  const certPath = text(values, 'api-tls-cert');
+  const keyPath = text(values, 'api-tls-key');
+  if ((certPath === undefined) !== (keyPath === undefined)) throw new ConfigError('HTTPS needs both --api-tls-cert and --api-tls-key');
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  const adminFile = text(values, 'admin-token-file');
+  return {
+    listen,
+    publicUrl: urlSetting(values, 'public-url') ?? `${certPath === undefined ? 'http' : 'https'}://${host}:${listen.port}`,
+    peerUrl: urlSetting(values, 'peer-url') ?? null,
+    jwt: role === 'check' ? { kind: 'none' } : jwtKeyConfig(values),
+    adminToken: adminFile === undefined ? undefined : readSecretFile(adminFile, 'the admin token file'),
+    tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
+  };
+}
+
 /** Reads the shared secret from a file; refuses short or missing secrets. The secret is never logged. */
 export function readSecret(path: string | undefined, env: NodeJS.ProcessEnv): Uint8Array {
   let secret: Buffer;
@@ -215,5 +327,6 @@ export function nodeConfig(role: 'primary' | 'secondary' | 'check', values: Map<
     testHooks: values.get('test-hooks') === true,
     limits,
     timings,
+    api: apiConfig(role, values),
   };
 }

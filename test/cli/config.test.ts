@@ -58,6 +58,14 @@ describe('config: defaults', () => {
       testHooks: false,
       limits: REPLICATION_LIMITS_DEFAULT,
       timings: REPLICATION_TIMINGS_DEFAULT,
+      api: {
+        listen: { host: '127.0.0.1', port: 7480 },
+        publicUrl: 'http://127.0.0.1:7480',
+        peerUrl: null,
+        jwt: { kind: 'none' },
+        adminToken: undefined,
+        tls: undefined,
+      },
     });
     expect(Buffer.from(c.secret).toString('utf8')).toBe(SECRET_TEXT);
   });
@@ -323,5 +331,44 @@ describe('config: the shared secret', () => {
     expect(error.message).not.toContain('S3CR3T');
     const envError = expectConfigError(() => config('primary', [], { CONFSTATE_SECRET: secret }), 'secret');
     expect(envError.message).not.toContain('S3CR3T');
+  });
+});
+
+describe('config: the conference API', () => {
+  it('config: the secondary serves its API on 127.0.0.1:7481 and names the primary with --peer-url', () => {
+    const c = config('secondary', ['--peer-url', 'http://127.0.0.1:7480/']);
+    expect(c.api).toMatchObject({ listen: { host: '127.0.0.1', port: 7481 }, publicUrl: 'http://127.0.0.1:7481', peerUrl: 'http://127.0.0.1:7480' });
+  });
+
+  it('config: an IPv6 listen address and TLS give an https public URL with brackets', () => {
+    const c = config('primary', ['--api-listen', '[::1]:9000', '--api-tls-cert', 'c.pem', '--api-tls-key', 'k.pem']);
+    expect(c.api.publicUrl).toBe('https://[::1]:9000');
+    expect(c.api.tls).toEqual({ certPath: 'c.pem', keyPath: 'k.pem' });
+  });
+
+  it('config: each JWT key source is read and checked', () => {
+    const jwt = config('primary', ['--jwt-secret-file', tempFile('s'.repeat(40) + '\n')]).api.jwt;
+    expect(jwt.kind === 'secret' && Buffer.from(jwt.secret).toString('utf8')).toBe('s'.repeat(40));
+    const pem = '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n';
+    expect(config('primary', ['--jwt-public-key-file', tempFile(pem), '--jwt-alg', 'EdDSA']).api.jwt).toEqual({ kind: 'public_key', alg: 'EdDSA', pem });
+    const jwks = { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'abc' }] };
+    expect(config('primary', ['--jwks-file', tempFile(JSON.stringify(jwks))]).api.jwt).toEqual({ kind: 'jwks', jwks });
+    expect(config('primary', ['--admin-token-file', tempFile('a'.repeat(32))]).api.adminToken).toHaveLength(32);
+  });
+
+  it('config: bad API settings are refused and named', () => {
+    expectConfigError(() => config('primary', ['--api-listen', 'nowhere']), '--api-listen');
+    expectConfigError(() => config('primary', ['--public-url', 'ftp://x']), '--public-url');
+    expectConfigError(() => config('primary', ['--peer-url', 'not a url']), '--peer-url');
+    expectConfigError(() => config('primary', ['--api-tls-cert', 'c.pem']), '--api-tls-cert', '--api-tls-key');
+    expectConfigError(() => config('primary', ['--jwt-secret-file', tempFile('short')]), 'JWT secret file', '32');
+    expectConfigError(() => config('primary', ['--jwt-secret-file', join(dir, 'missing')]), 'cannot read the JWT secret file');
+    expectConfigError(() => config('primary', ['--jwt-public-key-file', tempFile('x'), '--jwt-alg', 'HS256']), '--jwt-alg', 'EdDSA or RS256');
+    expectConfigError(() => config('primary', ['--jwt-public-key-file', tempFile('not pem'), '--jwt-alg', 'RS256']), 'PEM public key');
+    expectConfigError(() => config('primary', ['--jwt-alg', 'RS256']), '--jwt-alg applies');
+    expectConfigError(() => config('primary', ['--jwks-file', tempFile('{')]), '--jwks-file', 'not valid JSON');
+    expectConfigError(() => config('primary', ['--jwks-file', tempFile('{"keys":[]}')]), '--jwks-file', 'keys');
+    expectConfigError(() => config('primary', ['--jwks-file', tempFile('{"keys":[{}]}'), '--jwt-secret-file', tempFile('s'.repeat(40))]), 'only one of');
+    expectConfigError(() => config('primary', ['--admin-token-file', tempFile('tiny')]), 'admin token file');
   });
 });
