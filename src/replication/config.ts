@@ -34,6 +34,15 @@ export interface ReplicationTimings {
   readonly syncCheckIntervalMs: number;
   /** Secondary: wait before redialling a lost primary. */
   readonly reconnectDelayMs: number;
+  /**
+   * A secondary that was in sync promotes itself to primary (epoch + 1) once
+   * it has heard nothing from the primary for this long; 0 = never. Six
+   * heartbeats: a primary that is merely busy for a moment is not replaced,
+   * and writes resume well within a second of a crash.
+   */
+  readonly failoverTimeoutMs: number;
+  /** A primary without an attached secondary asks its peer's role and epoch this often (it demotes itself to a higher epoch). */
+  readonly probeIntervalMs: number;
 }
 
 export const REPLICATION_LIMITS_DEFAULT: ReplicationLimits = {
@@ -53,6 +62,8 @@ export const REPLICATION_TIMINGS_DEFAULT: ReplicationTimings = {
   handshakeTimeoutMs: 5000,
   syncCheckIntervalMs: 60_000,
   reconnectDelayMs: 200,
+  failoverTimeoutMs: 600,
+  probeIntervalMs: 1000,
 };
 
 /**

@@ -144,6 +144,11 @@ export class NodeBase {
     return connection;
   }
 
+  /** Closes every connection (the node is shutting down or changing role). */
+  closeAll(reason: string): void {
+    for (const connection of [...this.connections.values()]) this.close(connection, reason);
+  }
+
   /** Subclasses drop what they tracked for a connection that is gone. */
   protected forget(_connection: Connection, _reason: string): void {}
 

@@ -225,7 +225,8 @@ export class Primary extends NodeBase {
         // Heartbeats answered but nothing acknowledged: waiting longer would leave writers unanswered.
         this.log('warn', 'secondary acknowledges nothing: dropping the link', { stalledMs: nowMs - link.lastProgressMs, ackedSeq: link.ackedSeq });
         this.close(link.connection, 'no acknowledgement progress');
-      } else if (nowMs - link.lastSentMs >= this.options.timings.heartbeatIntervalMs) {
+      } else if (nowMs >= link.lastSentMs + this.options.timings.heartbeatIntervalMs) {
+        // The same sum as pollTimeoutMs: with fractional ms, `now - last >= interval` can be false at that deadline and spin.
         this.send(link.connection, { type: 'heartbeat', epoch: this.options.epoch, seq: link.nextSeq - 1 });
         link.lastSentMs = nowMs;
       }
@@ -265,7 +266,7 @@ export class Primary extends NodeBase {
   shutdown(reason: string): void {
     this.gate.abortAll(reason);
     this.#deliverAnswers();
-    for (const connection of [...this.connections.values()]) this.close(connection, reason);
+    this.closeAll(reason);
   }
 
   protected override forget(connection: Connection, reason: string): void {

@@ -35,10 +35,15 @@ export class Secondary extends NodeBase {
   readonly #perFrame: number;
   /** Elements applied from the primary since start: a metric. */
   appliedCount = 0;
+  #primaryHeardMs: number | undefined = undefined;
+  /** Starts at options.epoch; raised by following a primary of a newer epoch. */
+  #epoch: number;
+  #wasInSync = false;
 
   constructor(store: ElementStore, env: NodeEnvironment, options: SecondaryOptions, nowMs: number) {
     super(store, env, options.limits.frameBytesMax);
     this.options = options;
+    this.#epoch = options.epoch;
     this.#perFrame = elementsPerFrame(options.limits);
     this.#redialAtMs = nowMs;
   }
@@ -47,10 +52,29 @@ export class Secondary extends NodeBase {
     return this.#state;
   }
 
+  /** This node's epoch: it refuses to follow a primary of a lower one. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** When the primary was last heard from (kept after the link is lost); undefined if never. */
+  get primaryLastHeardMs(): number | undefined {
+    return this.#primaryHeardMs;
+  }
+
+  /**
+   * True once this node has been in sync with a primary: its store then holds
+   * every acknowledged update, and stays so (later catch-ups only add newer
+   * state). Only such a node may be promoted.
+   */
+  get wasInSync(): boolean {
+    return this.#wasInSync;
+  }
+
   /** A connection to the primary was opened, as asked by a `dial` outgoing. */
   handleDialed(connectionId: ConnectionId, nowMs: number): void {
     const connection = this.newConnection(connectionId, nowMs);
-    const handshake = new DialerHandshake({ role: 'secondary', nodeId: this.options.nodeId, epoch: this.options.epoch }, this.env.authenticator, this.env.randomBytes(32));
+    const handshake = new DialerHandshake({ role: 'secondary', nodeId: this.options.nodeId, epoch: this.#epoch }, this.env.authenticator, this.env.randomBytes(32));
     connection.handshake = handshake;
     this.#primary = connection;
     this.#state = 'connecting';
@@ -66,7 +90,7 @@ export class Secondary extends NodeBase {
 
   /** A client connected to this node (reads). */
   handleConnect(connectionId: ConnectionId, nowMs: number): void {
-    this.accept(connectionId, nowMs, { role: 'secondary', nodeId: this.options.nodeId, epoch: this.options.epoch }, ['client']);
+    this.accept(connectionId, nowMs, { role: 'secondary', nodeId: this.options.nodeId, epoch: this.#epoch }, ['client']);
   }
 
   handleDisconnect(connectionId: ConnectionId, nowMs: number): void {
@@ -87,7 +111,11 @@ export class Secondary extends NodeBase {
     for (const message of messages) {
       if (connection.closed) break;
       if (connection.handshake !== undefined) this.#handshake(connection, message);
-      else if (primary) this.#handlePrimaryMessage(connection, message);
+      else if (primary) {
+        // Only an authenticated primary counts as heard: a peer that refuses us is no primary.
+        this.#primaryHeardMs = nowMs;
+        this.#handlePrimaryMessage(connection, message);
+      }
       else this.#handleClientMessage(connection, message);
     }
     // One cumulative acknowledgement for everything applied from this read.
@@ -146,9 +174,9 @@ export class Secondary extends NodeBase {
       this.close(connection, `peer is a ${welcome.role}, not a primary`);
       return;
     }
-    if (welcome.epoch < this.options.epoch) {
-      this.log('error', 'refusing replication from a lower epoch', { theirs: welcome.epoch, ours: this.options.epoch });
-      this.close(connection, `primary epoch ${welcome.epoch} is below ours (${this.options.epoch})`);
+    if (welcome.epoch < this.#epoch) {
+      this.log('error', 'refusing replication from a lower epoch', { theirs: welcome.epoch, ours: this.#epoch });
+      this.close(connection, `primary epoch ${welcome.epoch} is below ours (${this.#epoch})`);
       return;
     }
     const digest = this.store.digest;
@@ -162,6 +190,8 @@ export class Secondary extends NodeBase {
     }
     this.#lastSeq = 0;
     this.#state = 'catching_up';
+    this.#epoch = welcome.epoch;
+    this.#primaryHeardMs = this.connections.get(connection.id)?.lastHeardMs;
     const [rootLow, rootHigh] = digest.root();
     this.send(connection, { type: 'sync_state', elementCount: this.store.size, rootLow, rootHigh });
     this.log('info', 'connected to the primary', { elements: this.store.size });
@@ -178,6 +208,7 @@ export class Secondary extends NodeBase {
         return;
       case 'sync_done':
         this.#state = 'in_sync';
+        this.#wasInSync = true;
         this.log('info', 'in sync with the primary', { elements: this.store.size, repaired: message.repaired });
         return;
       case 'digest_request':
