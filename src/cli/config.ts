@@ -15,6 +15,7 @@ export class ConfigError extends Error {
 
 export interface NodeConfig {
   readonly listen: Address;
+  /** The other node's replication address: the secondary dials it; a primary probes it (failover). */
   readonly primary: Address | undefined;
   readonly nodeId: number;
   readonly epoch: number;
@@ -56,7 +57,8 @@ export interface ApiConfig {
 /** Every setting: its flag, environment variable and config-file field share one name. */
 const SETTINGS = {
   listen: { type: 'string', env: 'CONFSTATE_LISTEN', help: 'host:port to listen on (default 127.0.0.1:7400 primary, 127.0.0.1:7401 secondary)' },
-  primary: { type: 'string', env: 'CONFSTATE_PRIMARY', help: 'host:port of the primary (secondary, check)' },
+  primary: { type: 'string', env: 'CONFSTATE_PRIMARY', help: 'host:port of the primary (secondary, check; default 127.0.0.1:7400)' },
+  peer: { type: 'string', env: 'CONFSTATE_PEER', help: "primary: host:port of the secondary's replication listener, probed after a failover (default none)" },
   'node-id': { type: 'string', env: 'CONFSTATE_NODE_ID', help: `this node's id, 0..${NODE_ID_MAX}, unique in the pair (default 1 primary, 2 secondary)` },
   epoch: { type: 'string', env: 'CONFSTATE_EPOCH', help: 'failover generation (default 1)' },
   'secret-file': { type: 'string', env: 'CONFSTATE_SECRET_FILE', help: 'file holding the shared secret (at least 32 bytes)' },
@@ -67,6 +69,8 @@ const SETTINGS = {
   'sync-check-interval-ms': { type: 'string', env: 'CONFSTATE_SYNC_CHECK_INTERVAL_MS', help: 'periodic sync check, 0 = off (default 60000)' },
   'sync-repair': { type: 'string', env: 'CONFSTATE_SYNC_REPAIR', help: 'repair what a periodic check finds: true|false (default true)' },
   'heartbeat-interval-ms': { type: 'string', env: 'CONFSTATE_HEARTBEAT_INTERVAL_MS', help: 'heartbeat on a quiet link (default 100)' },
+  'failover-timeout-ms': { type: 'string', env: 'CONFSTATE_FAILOVER_TIMEOUT_MS', help: 'a secondary in sync promotes itself after this long without the primary, 0 = never (default 600)' },
+  'probe-interval-ms': { type: 'string', env: 'CONFSTATE_PROBE_INTERVAL_MS', help: 'a primary without a secondary asks its peer for role and epoch this often (default 1000)' },
   'link-timeout-ms': { type: 'string', env: 'CONFSTATE_LINK_TIMEOUT_MS', help: 'drop a link silent this long (default 1000)' },
   'max-clock-skew-ms': { type: 'string', env: 'CONFSTATE_MAX_CLOCK_SKEW_MS', help: 'refuse caller timestamps further ahead (default 5000)' },
   'elements-max': { type: 'string', env: 'CONFSTATE_ELEMENTS_MAX', help: 'most elements held (default 4000000)' },
@@ -281,7 +285,9 @@ export function readSecret(path: string | undefined, env: NodeJS.ProcessEnv): Ui
 /** Builds a validated node configuration for `role`. Throws ConfigError naming the bad setting. */
 export function nodeConfig(role: 'primary' | 'secondary' | 'check', values: Map<SettingName, string | boolean>, env: NodeJS.ProcessEnv): NodeConfig {
   const listenText = text(values, 'listen') ?? (role === 'secondary' ? '127.0.0.1:7401' : '127.0.0.1:7400');
-  const primaryText = text(values, 'primary') ?? (role === 'primary' ? undefined : '127.0.0.1:7400');
+  if (role === 'primary' && values.has('primary')) throw new ConfigError('--primary is for a secondary or check; a primary names its secondary with --peer');
+  if (role !== 'primary' && values.has('peer')) throw new ConfigError(`--peer is for a primary; a ${role} names the primary with --primary`);
+  const primaryText = role === 'primary' ? text(values, 'peer') : (text(values, 'primary') ?? '127.0.0.1:7400');
   const certPath = text(values, 'tls-cert');
   const keyPath = text(values, 'tls-key');
   const caPath = text(values, 'tls-ca');
@@ -308,13 +314,18 @@ export function nodeConfig(role: 'primary' | 'secondary' | 'check', values: Map<
     heartbeatIntervalMs: integer(values, 'heartbeat-interval-ms', REPLICATION_TIMINGS_DEFAULT.heartbeatIntervalMs, 1, 60_000),
     linkTimeoutMs: integer(values, 'link-timeout-ms', REPLICATION_TIMINGS_DEFAULT.linkTimeoutMs, 2, 600_000),
     syncCheckIntervalMs: integer(values, 'sync-check-interval-ms', REPLICATION_TIMINGS_DEFAULT.syncCheckIntervalMs, 0, 86_400_000),
+    failoverTimeoutMs: integer(values, 'failover-timeout-ms', REPLICATION_TIMINGS_DEFAULT.failoverTimeoutMs, 0, 600_000),
+    probeIntervalMs: integer(values, 'probe-interval-ms', REPLICATION_TIMINGS_DEFAULT.probeIntervalMs, 10, 600_000),
   };
+  if (timings.failoverTimeoutMs !== 0 && timings.failoverTimeoutMs <= timings.heartbeatIntervalMs) {
+    throw new ConfigError(`--failover-timeout-ms (${timings.failoverTimeoutMs}) must exceed --heartbeat-interval-ms (${timings.heartbeatIntervalMs}), or be 0 to never promote`);
+  }
   if (timings.linkTimeoutMs <= timings.heartbeatIntervalMs) {
     throw new ConfigError(`--link-timeout-ms (${timings.linkTimeoutMs}) must exceed --heartbeat-interval-ms (${timings.heartbeatIntervalMs})`);
   }
   return {
     listen: parseAddress(listenText, '--listen'),
-    primary: primaryText === undefined ? undefined : parseAddress(primaryText, '--primary'),
+    primary: primaryText === undefined ? undefined : parseAddress(primaryText, role === 'primary' ? '--peer' : '--primary'),
     nodeId: integer(values, 'node-id', role === 'secondary' ? 2 : role === 'check' ? 15 : 1, 0, NODE_ID_MAX),
     epoch: integer(values, 'epoch', 1, 1, Number.MAX_SAFE_INTEGER),
     secret: readSecret(text(values, 'secret-file'), env),

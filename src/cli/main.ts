@@ -13,7 +13,7 @@ import { ElementStore } from '../core/element-store.ts';
 import { WRITE_GATE_LIMITS_DEFAULT } from '../core/write-gate.ts';
 import { ElementClient } from '../client/element-client.ts';
 import { Primary } from '../replication/primary.ts';
-import { Secondary } from '../replication/secondary.ts';
+import { Replica } from '../replication/replica.ts';
 import type { NodeEnvironment } from '../replication/node-core.ts';
 import { NodeTransport, hmacAuthenticator, monotonicNowMs, secureRandomBytes } from '../replication/node-transport.ts';
 import { ConfigError, type NodeConfig, nodeConfig, readSettings, settingsHelp } from './config.ts';
@@ -47,31 +47,42 @@ function nodeEnvironment(config: NodeConfig): NodeEnvironment {
   };
 }
 
-async function runPrimary(config: NodeConfig): Promise<void> {
-  const log = logger(config, 'primary');
+/**
+ * A node of the pair: `primary` or `secondary` is only the role it starts in.
+ * After a failover it may be promoted or demoted (replication/replica.ts).
+ */
+async function runNode(role: 'primary' | 'secondary', config: NodeConfig): Promise<void> {
+  const log = logger(config, role);
   const store = new ElementStore({ elementsMax: config.elementsMax });
-  const env = nodeEnvironment(config);
-  const node = new Primary(store, env, { nodeId: config.nodeId, epoch: config.epoch, minReplicas: config.minReplicas, syncRepair: config.syncRepair, limits: config.limits, timings: config.timings, gate: WRITE_GATE_LIMITS_DEFAULT }, monotonicNowMs());
-  const transport = new NodeTransport(node, { listen: config.listen, ...(config.tls ? { tls: config.tls } : {}), logger: log });
+  const peer = config.primary;
+  const replica = new Replica(
+    store,
+    nodeEnvironment(config),
+    {
+      nodeId: config.nodeId,
+      epoch: config.epoch,
+      startRole: role,
+      peerAddress: peer === undefined ? undefined : `${peer.host}:${peer.port}`,
+      minReplicas: config.minReplicas,
+      syncRepair: config.syncRepair,
+      testHooks: config.testHooks,
+      limits: config.limits,
+      timings: config.timings,
+      gate: WRITE_GATE_LIMITS_DEFAULT,
+    },
+    monotonicNowMs(),
+  );
+  const transport = new NodeTransport(replica, { listen: config.listen, ...(peer ? { dialTo: peer } : {}), ...(config.tls ? { tls: config.tls } : {}), logger: log });
   const bound = await transport.start();
-  log.info({ listen: `${bound!.host}:${bound!.port}`, tls: config.tls !== undefined, minReplicas: config.minReplicas, epoch: config.epoch }, 'primary listening');
+  log.info(
+    { listen: `${bound!.host}:${bound!.port}`, peer: replica.options.peerAddress ?? null, tls: config.tls !== undefined, minReplicas: config.minReplicas, epoch: config.epoch, failoverTimeoutMs: config.timings.failoverTimeoutMs },
+    `${role} listening`,
+  );
+  if (config.testHooks) log.warn({}, 'test hooks are ON: anyone with the secret can change this node alone. Never use in production.');
   stopOnSignal(log, async () => {
-    node.shutdown('primary shutting down');
+    if (replica.inner instanceof Primary) replica.inner.shutdown(`${role} shutting down`);
     await transport.close();
   });
-}
-
-async function runSecondary(config: NodeConfig): Promise<void> {
-  const log = logger(config, 'secondary');
-  const store = new ElementStore({ elementsMax: config.elementsMax });
-  const env = nodeEnvironment(config);
-  const primary = config.primary!;
-  const node = new Secondary(store, env, { nodeId: config.nodeId, epoch: config.epoch, primaryAddress: `${primary.host}:${primary.port}`, limits: config.limits, timings: config.timings, testHooks: config.testHooks }, monotonicNowMs());
-  const transport = new NodeTransport(node, { listen: config.listen, dialTo: primary, ...(config.tls ? { tls: config.tls } : {}), logger: log });
-  const bound = await transport.start();
-  log.info({ listen: `${bound!.host}:${bound!.port}`, primary: `${primary.host}:${primary.port}`, testHooks: config.testHooks }, 'secondary listening');
-  if (config.testHooks) log.warn({}, 'test hooks are ON: anyone with the secret can change this node alone. Never use in production.');
-  stopOnSignal(log, () => transport.close());
 }
 
 function stopOnSignal(log: pino.Logger, stop: () => Promise<void>): void {
@@ -163,7 +174,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         const values = readSettings(rest, process.env);
         if (values.get('help') === true) return (process.stdout.write(USAGE), 0);
         const config = nodeConfig(command, values, process.env);
-        await (command === 'primary' ? runPrimary(config) : runSecondary(config));
+        await runNode(command, config);
         return undefined;
       }
       case 'check': {

@@ -4,11 +4,25 @@
  *  the adapter that runs the state machine is woken after each local write so
  *  the unit goes out in the same turn of the event loop. */
 
-import type { Primary } from '../replication/primary.ts';
+import type { ElementStore } from '../core/element-store.ts';
+import type { JsonValue } from '../core/value.ts';
+import { Primary, type LocalAnswer } from '../replication/primary.ts';
 import type { Secondary } from '../replication/secondary.ts';
 import type { NodeInfo } from '../conference/api.ts';
 import type { ElementState, ElementUpdate } from '../conference/model.ts';
 import { type Change, type NodeStatus, type StateNode, StoreReader, type WriteOutcome } from './state-node.ts';
+
+/** What LocalNode needs of the node it serves: a Replica (replication/replica.ts) fits. */
+export interface NodeHandle {
+  readonly store: ElementStore;
+  readonly role: 'primary' | 'secondary';
+  readonly epoch: number;
+  /** Primary and taking writes. */
+  readonly serving: boolean;
+  readonly inner: Primary | Secondary;
+  readonly options: { readonly nodeId: number; readonly minReplicas: 0 | 1 };
+  submitLocal(key: string, value: JsonValue | null, onAnswer: LocalAnswer, nowMs: number): void;
+}
 
 export interface LocalNodeOptions {
   /** This node's public API URL, and the other node's (what `not_primary` points to). */
@@ -20,91 +34,81 @@ export interface LocalNodeOptions {
   readonly wake: () => void;
 }
 
-export type NodeRole = { readonly kind: 'primary'; readonly node: Primary } | { readonly kind: 'secondary'; readonly node: Secondary };
-
-const OUTCOME_CODES = new Set(['stale', 'queue_full', 'unavailable', 'rejected']);
+const OUTCOME_CODES = new Set(['stale', 'queue_full', 'unavailable', 'rejected', 'not_primary']);
 
 export class LocalNode implements StateNode {
-  readonly #role: NodeRole;
+  readonly #node: NodeHandle;
   readonly #options: LocalNodeOptions;
   readonly #reader: StoreReader;
 
-  constructor(role: NodeRole, options: LocalNodeOptions) {
-    this.#role = role;
+  constructor(node: NodeHandle, options: LocalNodeOptions) {
+    this.#node = node;
     this.#options = options;
-    this.#reader = new StoreReader(role.node.store);
+    this.#reader = new StoreReader(node.store);
   }
 
   get info(): NodeInfo {
-    const node = this.#role.node;
-    const primary = this.#role.kind === 'primary';
-    return {
-      nodeId: node.options.nodeId,
-      role: this.#role.kind,
-      epoch: node.options.epoch,
-      primaryUrl: primary ? this.#options.selfUrl : this.#options.peerUrl,
-    };
+    const node = this.#node;
+    const primary = node.role === 'primary';
+    return { nodeId: node.options.nodeId, role: node.role, epoch: node.epoch, primaryUrl: primary ? this.#options.selfUrl : this.#options.peerUrl };
   }
 
   status(): NodeStatus {
     const info = this.info;
-    const answerCounts = new Map<string, number>();
-    if (this.#role.kind === 'secondary') {
-      const secondary = this.#role.node;
+    const inner = this.#node.inner;
+    if (!(inner instanceof Primary)) {
       return {
         info,
         ready: false,
-        degraded: secondary.state !== 'in_sync',
-        reason: `this node is the secondary (link to the primary: ${secondary.state}); writes go to the primary`,
-        minReplicas: 1,
+        degraded: inner.state !== 'in_sync',
+        reason: `this node is the secondary (link to the primary: ${inner.state}); writes go to the primary`,
+        minReplicas: this.#node.options.minReplicas,
         secondaryState: 'not_applicable',
         queueDepth: 0,
         replicationInFlight: 0,
-        elements: secondary.store.size,
+        elements: inner.store.size,
         lastSyncCheck: null,
-        answerCounts,
+        answerCounts: new Map(),
       };
     }
-    const primary = this.#role.node;
-    const minReplicas = primary.options.minReplicas;
-    const state = primary.secondaryState;
+    const minReplicas = this.#node.options.minReplicas;
+    const state = inner.secondaryState;
     const streaming = state === 'streaming';
-    const check = primary.lastSyncCheck;
+    const check = inner.lastSyncCheck;
+    let reason: string | null = null;
+    if (!this.#node.serving) reason = 'starting: asking the peer whether it is primary at a newer epoch';
+    else if (!streaming) reason = minReplicas === 0 ? `serving alone: secondary ${state} (minReplicas 0)` : `secondary ${state} and minReplicas is 1: writes wait or are refused`;
     return {
       info,
-      ready: streaming || minReplicas === 0,
+      ready: this.#node.serving && (streaming || minReplicas === 0),
       degraded: !streaming,
-      reason: streaming ? null : minReplicas === 0 ? `serving alone: secondary ${state} (minReplicas 0)` : `secondary ${state} and minReplicas is 1: writes wait or are refused`,
+      reason,
       minReplicas,
       secondaryState: state,
-      queueDepth: primary.gate.queuedCount,
-      replicationInFlight: primary.replicationInFlight,
-      elements: primary.store.size,
+      queueDepth: inner.gate.queuedCount,
+      replicationInFlight: inner.replicationInFlight,
+      elements: inner.store.size,
       lastSyncCheck: check === undefined ? null : { inSync: check.inSync, differenceCount: check.differenceCount, ageMs: this.#options.nowMs() - check.atMs },
-      answerCounts: primary.answerCounts,
+      answerCounts: inner.answerCounts,
     };
   }
 
   write(updates: readonly ElementUpdate[]): Promise<WriteOutcome[]> {
-    if (this.#role.kind !== 'primary') {
-      const message = `this node is the secondary; the primary is ${this.#options.peerUrl ?? 'unknown'}`;
-      return Promise.resolve(updates.map((u) => ({ code: 'not_primary' as const, key: u.key, message })));
-    }
-    const primary = this.#role.node;
     if (updates.length === 0) return Promise.resolve([]);
     return new Promise((resolve) => {
       const outcomes = new Array<WriteOutcome>(updates.length);
       let remaining = updates.length;
       const nowMs = this.#options.nowMs();
       updates.forEach((update, index) => {
-        primary.submitLocal(
+        this.#node.submitLocal(
           update.key,
           update.value,
           (code, ts, detail) => {
-            outcomes[index] =
-              code === 'applied'
-                ? { code: 'applied', key: update.key, ts }
-                : { code: OUTCOME_CODES.has(code) ? (code as 'stale') : 'rejected', key: update.key, message: detail };
+            if (code === 'applied') outcomes[index] = { code: 'applied', key: update.key, ts };
+            else {
+              const message = code === 'not_primary' ? `this node is the secondary; the primary is ${this.#options.peerUrl ?? 'unknown'}` : detail;
+              outcomes[index] = { code: OUTCOME_CODES.has(code) ? (code as 'stale') : 'rejected', key: update.key, message };
+            }
             if (--remaining === 0) resolve(outcomes);
           },
           nowMs,

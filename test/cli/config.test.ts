@@ -372,3 +372,20 @@ describe('config: the conference API', () => {
     expectConfigError(() => config('primary', ['--admin-token-file', tempFile('tiny')]), 'admin token file');
   });
 });
+
+describe('config: failover', () => {
+  it('config: a primary names its secondary with --peer; failover and probe timings are read', () => {
+    const c = config('primary', ['--peer', '127.0.0.1:7401', '--failover-timeout-ms', '900', '--probe-interval-ms', '250']);
+    expect(c.primary).toEqual({ host: '127.0.0.1', port: 7401 });
+    expect(c.timings).toMatchObject({ failoverTimeoutMs: 900, probeIntervalMs: 250 });
+    expect(config('primary').primary).toBeUndefined();
+  });
+
+  it('config: --peer on a secondary, --primary on a primary, and a failover timeout within a heartbeat are refused and named', () => {
+    expectConfigError(() => config('primary', ['--primary', '127.0.0.1:1']), '--primary', '--peer');
+    expectConfigError(() => config('secondary', ['--peer', '127.0.0.1:1']), '--peer', '--primary');
+    expectConfigError(() => config('primary', ['--peer', 'nowhere']), '--peer');
+    expectConfigError(() => config('secondary', ['--failover-timeout-ms', '50']), '--failover-timeout-ms', '--heartbeat-interval-ms');
+    expect(config('secondary', ['--failover-timeout-ms', '0']).timings.failoverTimeoutMs).toBe(0);
+  });
+});
