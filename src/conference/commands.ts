@@ -66,7 +66,7 @@ export function planCommand(view: SessionView | undefined, session: string, acto
   if (view.phase === 'ended') return refuse('session_ended', `session "${session}" has ended`);
   if (actor.kind === 'participant' && type !== 'join' && type !== 'leave') {
     const self = participantOf(view, actor.id);
-    if (!isPresent(self)) return refuse('not_member', `${who(actor)} ${whereIs(self, session)}, not joined`);
+    if (!isPresent(self)) return refuse('not_member', `${who(actor)} ${whereIs(self, session)}${self === undefined ? '' : ', not joined'}`);
   }
   const context: Context = { view, session, actor, role, nowMs };
   return (PLANNERS[command.type] as (context: Context, command: Command) => Plan)(context, command);
