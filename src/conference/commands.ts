@@ -57,10 +57,11 @@ export function planCommand(view: SessionView | undefined, session: string, acto
   const problem = commandProblem(command);
   if (problem !== undefined) return refuse('invalid_command', problem);
   const type: CommandType = command.type;
-  const role = effectiveRole(view, actor);
+  // create goes by the token alone: a role stored in an existing session grants nothing over a new one.
+  const role = effectiveRole(type === 'create' ? undefined : view, actor);
   const outright = refusedOutright(type, actor, role);
   if (outright !== undefined) return refuse('forbidden', `${who(actor)} may not ${type} in session "${session}": ${outright}`);
-  if (command.type === 'create') return planCreate(view, session, actor, command, nowMs);
+  if (command.type === 'create') return planCreate(view, session, actor, role, command, nowMs);
   if (view === undefined) return refuse('not_found', `session "${session}" does not exist`);
   assert(view.id === session, `view of session "${view.id}" passed for session "${session}"`);
   if (view.phase === 'ended') return refuse('session_ended', `session "${session}" has ended`);
@@ -220,8 +221,8 @@ function departure(context: Context, participant: ParticipantView, presence: Pre
 // Session lifecycle
 // ---------------------------------------------------------------------------
 
-function planCreate(view: SessionView | undefined, session: string, actor: Actor, command: Extract<Command, { type: 'create' }>, nowMs: number): Plan {
-  const decision = decide('create', { actor, role: effectiveRole(undefined, actor), self: true });
+function planCreate(view: SessionView | undefined, session: string, actor: Actor, role: Role, command: Extract<Command, { type: 'create' }>, nowMs: number): Plan {
+  const decision = decide('create', { actor, role, self: true });
   if (!decision.allowed) return refuse('forbidden', `${who(actor)} may not create session "${session}": ${decision.reason}`);
   if (view !== undefined) return refuse('already_exists', `session "${session}" already exists (created by "${view.organizer}")`);
   const settings: SessionSettings = { ...DEFAULT_SETTINGS, ...command.settings };
