@@ -209,9 +209,13 @@ function unpublishAll(context: Context, participant: ParticipantView, kinds: rea
   return updates;
 }
 
-/** Leaving, being kicked, dropping for good: presence, the hand lowered, tracks unpublished. */
+/**
+ * Leaving, being kicked, dropping for good: presence, the hand lowered, tracks
+ * unpublished — each written only when it differs, so repeating a departure
+ * that was cut short between its writes completes it.
+ */
 function departure(context: Context, participant: ParticipantView, presence: Presence): ElementUpdate[] {
-  const updates = [participantUpdate(context, participant, { presence })];
+  const updates = participant.presence === presence ? [] : [participantUpdate(context, participant, { presence })];
   if (context.view.hands.includes(participant.id)) updates.push({ key: keys.hand(context.session, participant.id), value: null });
   updates.push(...unpublishAll(context, participant));
   return updates;
@@ -332,9 +336,8 @@ function planLeave(context: Context): Plan {
   if (self === undefined) return refuse('not_member', `${who(context.actor)} ${whereIs(self, context.session)}`);
   const denied = permit(context, 'leave', { self: true });
   if (denied !== undefined) return denied;
-  // Gone already: leaving again changes nothing (and must not turn kicked into left).
-  if (self.presence !== 'lobby' && !isPresent(self)) return ok([]);
-  return ok(departure(context, self, 'left'));
+  // Gone already: leaving again only finishes the departure (and must not turn kicked into left).
+  return ok(departure(context, self, self.presence === 'lobby' || isPresent(self) ? 'left' : self.presence));
 }
 
 function planKick(context: Context, command: Extract<Command, { type: 'kick' }>): Plan {
@@ -342,8 +345,7 @@ function planKick(context: Context, command: Extract<Command, { type: 'kick' }>)
   if (isPlan(target)) return target;
   const denied = permit(context, 'kick', { self: isSelf(context, target.id), targetRole: roleOf(context, target) }, target.id);
   if (denied !== undefined) return denied;
-  if (target.presence === 'kicked' || target.presence === 'denied') return ok([]);
-  return ok(departure(context, target, 'kicked'));
+  return ok(departure(context, target, target.presence === 'denied' ? 'denied' : 'kicked'));
 }
 
 function planSetPresence(context: Context, command: Extract<Command, { type: 'set_presence' }>): Plan {
@@ -351,6 +353,7 @@ function planSetPresence(context: Context, command: Extract<Command, { type: 'se
   if (isPlan(target)) return target;
   const denied = permit(context, 'set_presence', { self: false }, target.id);
   if (denied !== undefined) return denied;
+  if (target.presence === 'left' && command.presence === 'left') return ok(departure(context, target, 'left'));
   if (!isPresent(target)) return refuse('not_member', `participant "${target.id}" ${whereIs(target, context.session)}; only joined or reconnecting members have a connection presence`);
   if (target.presence === command.presence) return ok([]);
   if (command.presence === 'left') return ok(departure(context, target, 'left'));
@@ -454,8 +457,11 @@ function planSetRole(context: Context, command: Extract<Command, { type: 'set_ro
   const facts = { self, targetRole: roleOf(context, target), newRole: command.role, otherHostsPresent };
   const denied = permit(context, 'set_role', facts, target.id);
   if (denied !== undefined) return denied;
-  if (target.roleStored && target.role === command.role) return ok([]);
-  const updates: ElementUpdate[] = [{ key: keys.role(context.session, target.id), value: json<RoleValue>({ role: command.role, by: context.actor.id }) }];
+  const updates: ElementUpdate[] = [];
+  if (!target.roleStored || target.role !== command.role) {
+    updates.push({ key: keys.role(context.session, target.id), value: json<RoleValue>({ role: command.role, by: context.actor.id }) });
+  }
+  // Also when the role was set already: finishes a change to viewer cut short before its tracks were unpublished.
   if (command.role === 'viewer') updates.push(...unpublishAll(context, target));
   return ok(updates);
 }

@@ -152,6 +152,39 @@ describe('planCommand properties', () => {
   });
 });
 
+describe('planCommand properties: retries', () => {
+  it('planCommand: sending a command again right after it was applied changes nothing; after it was cut short between its writes, completes it (except create and end)', () => {
+    const histories = fc.tuple(historyArbitrary, fc.array(fc.boolean(), { minLength: 100, maxLength: 100 }), fc.array(fc.nat(), { minLength: 100, maxLength: 100 }));
+    fc.assert(
+      fc.property(histories, ([steps, cut, keep]) => {
+        const whole = new SessionMirror(SESSION);
+        const partial = new SessionMirror(SESSION);
+        let ts = 0;
+        steps.forEach(({ actor, command }, i) => {
+          const nowMs = 1000 + i;
+          const plan = planCommand(whole.view(), SESSION, actor, command, nowMs);
+          if (!plan.ok) return;
+          for (const update of plan.updates) whole.apply({ key: update.key, ts: ++ts, value: update.value });
+          const again = planCommand(whole.view(), SESSION, actor, command, nowMs);
+          expect(again.ok ? again.updates : []).toEqual([]);
+          // The same command on the other mirror, cut short after some of its writes when cut[i], then sent again.
+          const first = planCommand(partial.view(), SESSION, actor, command, nowMs);
+          expect(first).toEqual(plan);
+          const written = cut[i % cut.length] ? plan.updates.slice(0, keep[i % keep.length]! % (plan.updates.length + 1)) : plan.updates;
+          for (const update of written) partial.apply({ key: update.key, ts: ++ts, value: update.value });
+          const retry = planCommand(partial.view(), SESSION, actor, command, nowMs);
+          if (retry.ok) for (const update of retry.updates) partial.apply({ key: update.key, ts: ++ts, value: update.value });
+          else if (written.length < plan.updates.length && (command.type === 'create' || command.type === 'end')) {
+            partial.load(whole.elements()); // the documented exceptions: their retry is refused; resynchronise
+          }
+          expect(partial.view()).toEqual(whole.view());
+        });
+      }),
+      propertyOptions(),
+    );
+  });
+});
+
 describe('planCommand properties: moderation holds', () => {
   it('planCommand: without selfUnmute, a participant muted by a host stays muted whatever it and other non-moderators send', () => {
     const nonModerator = fc.constantFrom<Actor>(
