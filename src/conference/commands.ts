@@ -45,10 +45,13 @@ import { PERMISSIONS, type PermissionFacts, decide, effectiveRole, refusedOutrig
  * (undefined: the session does not exist). Guarantees: never throws for any
  * command value (an unknown or malformed one is `invalid_command`); every
  * update key lies inside `s/{session}/` and follows the key layout of
- * model.ts, every value is the *Value type of its key; a refusal carries no
- * updates and a message that names the values involved; every allow/forbid
- * decision comes from PERMISSIONS. An `ok` plan may have zero updates when
- * the command asks for what already holds (muting a muted track).
+ * model.ts, every value is the *Value type of its key, no key twice; a
+ * refusal carries no updates and a message that names the values involved;
+ * every allow/forbid decision comes from PERMISSIONS. Only what differs from
+ * the view is written, so an `ok` plan may have zero updates (muting a muted
+ * track), and planning again after a prefix of the updates was applied plans
+ * the rest: the write that would refuse a repeat (meta, the ended phase, a
+ * self-demoting role) comes last.
  * The caller must have checked that a participant actor's token is for `session`.
  */
 export function planCommand(view: SessionView | undefined, session: string, actor: Actor, command: Command, nowMs: number): Plan {
@@ -258,8 +261,10 @@ function planPhase(context: Context, type: 'open' | 'lock' | 'unlock', next: Rec
 function planEnd(context: Context): Plan {
   const denied = permit(context, 'end', { self: true });
   if (denied !== undefined) return denied;
-  const updates: ElementUpdate[] = [{ key: keys.phase(context.session), value: json<PhaseValue>({ phase: 'ended', by: context.actor.id }) }];
+  const updates: ElementUpdate[] = [];
   if (context.view.recording.active) updates.push({ key: keys.recording(context.session), value: json<RecordingValue>({ active: false, by: context.actor.id, sinceMs: null }) });
+  // The phase last: once it is written, every command (this one again too) is refused.
+  updates.push({ key: keys.phase(context.session), value: json<PhaseValue>({ phase: 'ended', by: context.actor.id }) });
   return ok(updates);
 }
 
@@ -457,12 +462,12 @@ function planSetRole(context: Context, command: Extract<Command, { type: 'set_ro
   const facts = { self, targetRole: roleOf(context, target), newRole: command.role, otherHostsPresent };
   const denied = permit(context, 'set_role', facts, target.id);
   if (denied !== undefined) return denied;
-  const updates: ElementUpdate[] = [];
+  // Also when the role was set already: finishes a change to viewer cut short before its tracks were unpublished.
+  const updates = command.role === 'viewer' ? unpublishAll(context, target) : [];
+  // The role last: a host demoting itself may no longer send set_role once it is written.
   if (!target.roleStored || target.role !== command.role) {
     updates.push({ key: keys.role(context.session, target.id), value: json<RoleValue>({ role: command.role, by: context.actor.id }) });
   }
-  // Also when the role was set already: finishes a change to viewer cut short before its tracks were unpublished.
-  if (command.role === 'viewer') updates.push(...unpublishAll(context, target));
   return ok(updates);
 }
 
