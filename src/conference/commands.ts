@@ -45,10 +45,13 @@ import { PERMISSIONS, type PermissionFacts, decide, effectiveRole, refusedOutrig
  * (undefined: the session does not exist). Guarantees: never throws for any
  * command value (an unknown or malformed one is `invalid_command`); every
  * update key lies inside `s/{session}/` and follows the key layout of
- * model.ts, every value is the *Value type of its key; a refusal carries no
- * updates and a message that names the values involved; every allow/forbid
- * decision comes from PERMISSIONS. An `ok` plan may have zero updates when
- * the command asks for what already holds (muting a muted track).
+ * model.ts, every value is the *Value type of its key, no key twice; a
+ * refusal carries no updates and a message that names the values involved;
+ * every allow/forbid decision comes from PERMISSIONS. Only what differs from
+ * the view is written, so an `ok` plan may have zero updates (muting a muted
+ * track), and planning again after a prefix of the updates was applied plans
+ * the rest: the write that would refuse a repeat (meta, the ended phase, a
+ * self-demoting role) comes last.
  * The caller must have checked that a participant actor's token is for `session`.
  */
 export function planCommand(view: SessionView | undefined, session: string, actor: Actor, command: Command, nowMs: number): Plan {
@@ -57,10 +60,11 @@ export function planCommand(view: SessionView | undefined, session: string, acto
   const problem = commandProblem(command);
   if (problem !== undefined) return refuse('invalid_command', problem);
   const type: CommandType = command.type;
-  const role = effectiveRole(view, actor);
+  // create goes by the token alone: a role stored in an existing session grants nothing over a new one.
+  const role = effectiveRole(type === 'create' ? undefined : view, actor);
   const outright = refusedOutright(type, actor, role);
   if (outright !== undefined) return refuse('forbidden', `${who(actor)} may not ${type} in session "${session}": ${outright}`);
-  if (command.type === 'create') return planCreate(view, session, actor, command, nowMs);
+  if (command.type === 'create') return planCreate(view, session, actor, role, command, nowMs);
   if (view === undefined) return refuse('not_found', `session "${session}" does not exist`);
   assert(view.id === session, `view of session "${view.id}" passed for session "${session}"`);
   if (view.phase === 'ended') return refuse('session_ended', `session "${session}" has ended`);
@@ -208,9 +212,13 @@ function unpublishAll(context: Context, participant: ParticipantView, kinds: rea
   return updates;
 }
 
-/** Leaving, being kicked, dropping for good: presence, the hand lowered, tracks unpublished. */
+/**
+ * Leaving, being kicked, dropping for good: presence, the hand lowered, tracks
+ * unpublished — each written only when it differs, so repeating a departure
+ * that was cut short between its writes completes it.
+ */
 function departure(context: Context, participant: ParticipantView, presence: Presence): ElementUpdate[] {
-  const updates = [participantUpdate(context, participant, { presence })];
+  const updates = participant.presence === presence ? [] : [participantUpdate(context, participant, { presence })];
   if (context.view.hands.includes(participant.id)) updates.push({ key: keys.hand(context.session, participant.id), value: null });
   updates.push(...unpublishAll(context, participant));
   return updates;
@@ -220,8 +228,8 @@ function departure(context: Context, participant: ParticipantView, presence: Pre
 // Session lifecycle
 // ---------------------------------------------------------------------------
 
-function planCreate(view: SessionView | undefined, session: string, actor: Actor, command: Extract<Command, { type: 'create' }>, nowMs: number): Plan {
-  const decision = decide('create', { actor, role: effectiveRole(undefined, actor), self: true });
+function planCreate(view: SessionView | undefined, session: string, actor: Actor, role: Role, command: Extract<Command, { type: 'create' }>, nowMs: number): Plan {
+  const decision = decide('create', { actor, role, self: true });
   if (!decision.allowed) return refuse('forbidden', `${who(actor)} may not create session "${session}": ${decision.reason}`);
   if (view !== undefined) return refuse('already_exists', `session "${session}" already exists (created by "${view.organizer}")`);
   const settings: SessionSettings = { ...DEFAULT_SETTINGS, ...command.settings };
@@ -253,8 +261,10 @@ function planPhase(context: Context, type: 'open' | 'lock' | 'unlock', next: Rec
 function planEnd(context: Context): Plan {
   const denied = permit(context, 'end', { self: true });
   if (denied !== undefined) return denied;
-  const updates: ElementUpdate[] = [{ key: keys.phase(context.session), value: json<PhaseValue>({ phase: 'ended', by: context.actor.id }) }];
+  const updates: ElementUpdate[] = [];
   if (context.view.recording.active) updates.push({ key: keys.recording(context.session), value: json<RecordingValue>({ active: false, by: context.actor.id, sinceMs: null }) });
+  // The phase last: once it is written, every command (this one again too) is refused.
+  updates.push({ key: keys.phase(context.session), value: json<PhaseValue>({ phase: 'ended', by: context.actor.id }) });
   return ok(updates);
 }
 
@@ -331,9 +341,8 @@ function planLeave(context: Context): Plan {
   if (self === undefined) return refuse('not_member', `${who(context.actor)} ${whereIs(self, context.session)}`);
   const denied = permit(context, 'leave', { self: true });
   if (denied !== undefined) return denied;
-  // Gone already: leaving again changes nothing (and must not turn kicked into left).
-  if (self.presence !== 'lobby' && !isPresent(self)) return ok([]);
-  return ok(departure(context, self, 'left'));
+  // Gone already: leaving again only finishes the departure (and must not turn kicked into left).
+  return ok(departure(context, self, self.presence === 'lobby' || isPresent(self) ? 'left' : self.presence));
 }
 
 function planKick(context: Context, command: Extract<Command, { type: 'kick' }>): Plan {
@@ -341,8 +350,7 @@ function planKick(context: Context, command: Extract<Command, { type: 'kick' }>)
   if (isPlan(target)) return target;
   const denied = permit(context, 'kick', { self: isSelf(context, target.id), targetRole: roleOf(context, target) }, target.id);
   if (denied !== undefined) return denied;
-  if (target.presence === 'kicked' || target.presence === 'denied') return ok([]);
-  return ok(departure(context, target, 'kicked'));
+  return ok(departure(context, target, target.presence === 'denied' ? 'denied' : 'kicked'));
 }
 
 function planSetPresence(context: Context, command: Extract<Command, { type: 'set_presence' }>): Plan {
@@ -350,6 +358,7 @@ function planSetPresence(context: Context, command: Extract<Command, { type: 'se
   if (isPlan(target)) return target;
   const denied = permit(context, 'set_presence', { self: false }, target.id);
   if (denied !== undefined) return denied;
+  if (target.presence === 'left' && command.presence === 'left') return ok(departure(context, target, 'left'));
   if (!isPresent(target)) return refuse('not_member', `participant "${target.id}" ${whereIs(target, context.session)}; only joined or reconnecting members have a connection presence`);
   if (target.presence === command.presence) return ok([]);
   if (command.presence === 'left') return ok(departure(context, target, 'left'));
@@ -453,9 +462,12 @@ function planSetRole(context: Context, command: Extract<Command, { type: 'set_ro
   const facts = { self, targetRole: roleOf(context, target), newRole: command.role, otherHostsPresent };
   const denied = permit(context, 'set_role', facts, target.id);
   if (denied !== undefined) return denied;
-  if (target.roleStored && target.role === command.role) return ok([]);
-  const updates: ElementUpdate[] = [{ key: keys.role(context.session, target.id), value: json<RoleValue>({ role: command.role, by: context.actor.id }) }];
-  if (command.role === 'viewer') updates.push(...unpublishAll(context, target));
+  // Also when the role was set already: finishes a change to viewer cut short before its tracks were unpublished.
+  const updates = command.role === 'viewer' ? unpublishAll(context, target) : [];
+  // The role last: a host demoting itself may no longer send set_role once it is written.
+  if (!target.roleStored || target.role !== command.role) {
+    updates.push({ key: keys.role(context.session, target.id), value: json<RoleValue>({ role: command.role, by: context.actor.id }) });
+  }
   return ok(updates);
 }
 

@@ -112,7 +112,7 @@ export const PERMISSIONS: Readonly<Record<CommandType, CommandPermission>> = {
   lock: { actors: MEMBERS_AND_SERVICES, roles: MODERATORS, note: 'Open → locked: no new participants or viewers join.' },
   unlock: { actors: MEMBERS_AND_SERVICES, roles: MODERATORS, note: 'Locked → open.' },
   start_recording: { actors: MEMBERS_AND_SERVICES, roles: MODERATORS, note: 'Records who started it and since when.' },
-  stop_recording: { actors: MEMBERS_AND_SERVICES, roles: MODERATORS, note: '' },
+  stop_recording: { actors: MEMBERS_AND_SERVICES, roles: MODERATORS, note: 'Records who stopped it.' },
   update_settings: { actors: MEMBERS_AND_SERVICES, roles: HOST_ONLY, note: 'Merged into the current settings; applies to later commands.' },
   set_engine: { actors: ['service'], roles: EVERYONE, note: 'The media engine hosting the session, or none.' },
   set_presence: { actors: ['system'], roles: EVERYONE, note: 'Sent by the server when a member’s last connection drops or comes back.' },

@@ -472,6 +472,17 @@ describe('set_role', () => {
     session.refused(participant('p1'), { type: 'publish_track', kind: 'video' }, 'forbidden');
   });
 
+  it('set_role: a host demoting itself to viewer writes the role last, so repeating a demotion cut short before it completes it', () => {
+    const session = openSession({}, [['h2', 'host']]);
+    const h2 = participant('h2', 'host');
+    session.ok(h2, { type: 'publish_track', kind: 'audio' });
+    const plan = planCommand(session.must(), 's1', h2, { type: 'set_role', participant: 'h2', role: 'viewer' }, session.nowMs);
+    expect(plan.ok && plan.updates.map((u) => u.key)).toEqual(['s/s1/track/h2/audio', 's/s1/role/h2']);
+    session.apply(plan.ok ? plan.updates.slice(0, 1) : []);
+    expect(session.ok(h2, { type: 'set_role', participant: 'h2', role: 'viewer' })).toEqual([{ key: 's/s1/role/h2', value: { role: 'viewer', by: 'h2' } }]);
+    expect(session.person('h2')).toMatchObject({ role: 'viewer', tracks: { audio: { published: false } } });
+  });
+
   it('set_role: a participant may not set roles, not even its own', () => {
     const session = openSession({}, [['p1', 'participant']]);
     session.refused(participant('p1'), { type: 'set_role', participant: 'p1', role: 'host' }, 'forbidden');
@@ -575,11 +586,11 @@ describe('phase, recording, settings, engine', () => {
     expect(session.must().engine).toBeNull();
   });
 
-  it('end: a host ends the session and stops a recording; a moderator may not', () => {
+  it('end: a host ends the session and stops a recording, the phase written last; a moderator may not', () => {
     const session = openSession({}, [['m1', 'moderator']]);
     session.ok(host, { type: 'start_recording' });
     session.refused(participant('m1', 'moderator'), { type: 'end' }, 'forbidden');
-    session.ok(host, { type: 'end' });
+    expect(session.ok(host, { type: 'end' }).map((u) => u.key)).toEqual(['s/s1/recording', 's/s1/phase']);
     expect(session.must()).toMatchObject({ phase: 'ended', recording: { active: false } });
   });
 });
