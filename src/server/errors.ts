@@ -13,8 +13,9 @@ export type WriteErrorCode = Exclude<WriteOutcome['code'], 'applied'>;
  * How a WebSocket connection treats an error:
  * - `reply`: answered (a `result` for a command, else an `error` with fatal false); the connection stays.
  * - `close`: an `error` with fatal true, then the socket closes with `closeCode`.
+ * - `upgrade_refused`: the WebSocket upgrade itself is answered with the HTTP status.
  */
-export type WsHandling = { readonly kind: 'reply' } | { readonly kind: 'close'; readonly closeCode: number };
+export type WsHandling = { readonly kind: 'reply' } | { readonly kind: 'close'; readonly closeCode: number } | { readonly kind: 'upgrade_refused' };
 
 export interface ErrorSpec {
   readonly httpStatus: number;
@@ -62,7 +63,7 @@ export const ERRORS = {
   // ---- limits
   rate_limited: { httpStatus: 429, ws: reply, retryable: true, description: "the connection's message rate exceeded its token bucket" },
   too_many_sessions: { httpStatus: 503, ws: reply, retryable: false, description: 'this node holds its limit of sessions' },
-  too_many_connections: { httpStatus: 503, ws: close(4503), retryable: true, description: 'the server holds its limit of WebSocket connections' },
+  too_many_connections: { httpStatus: 503, ws: { kind: 'upgrade_refused' }, retryable: true, description: 'the server holds its limit of WebSocket connections' },
   too_many_subscriptions: { httpStatus: 400, ws: reply, retryable: false, description: 'the connection follows its limit of sessions' },
   too_many_errors: { httpStatus: 400, ws: close(4400), retryable: false, description: 'the connection sent too many invalid messages and is closed' },
   slow_consumer: { httpStatus: 503, ws: close(4508), retryable: true, description: "the client reads too slowly: its unsent output passed the server's limit" },
@@ -110,4 +111,17 @@ export function isErrorCode(code: string): code is ErrorCode {
 /** The REST body of a refusal. */
 export function errorBody(error: Refusal): { error: { code: string; message: string; primaryUrl?: string | null } } {
   return { error: error.primaryUrl === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, primaryUrl: error.primaryUrl } };
+}
+
+/**
+ * The error table as markdown (code, HTTP status, WebSocket handling, retry,
+ * meaning). Deterministic; a test compares it with docs/API.md.
+ */
+export function errorTableMarkdown(): string {
+  const lines = ['| code | HTTP | WebSocket | retry | meaning |', '| --- | --- | --- | --- | --- |'];
+  for (const [code, spec] of Object.entries(ERRORS) as [ErrorCode, ErrorSpec][]) {
+    const ws = spec.ws.kind === 'reply' ? 'answered, connection stays' : spec.ws.kind === 'close' ? `fatal, close ${spec.ws.closeCode}` : `upgrade refused with HTTP ${spec.httpStatus}`;
+    lines.push(`| \`${code}\` | ${spec.httpStatus} | ${ws} | ${spec.retryable ? 'yes' : 'no'} | ${spec.description} |`);
+  }
+  return `${lines.join('\n')}\n`;
 }
