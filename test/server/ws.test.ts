@@ -137,6 +137,7 @@ describe('ws: subscribe, deltas, resume', () => {
     const alice = await welcomed(started.url, 'alice', 's1');
     alice.send({ type: 'subscribe', session: 's2' });
     expect(await alice.next((m) => m.type === 'error')).toMatchObject({ code: 'wrong_session', fatal: false });
+    expect(await alice.next((m) => m.type === 'unsubscribed')).toEqual({ type: 'unsubscribed', session: 's2', reason: 'wrong_session' });
     expect(await alice.command('s2', 'x', { type: 'join', name: 'A' })).toMatchObject({ ok: false, code: 'wrong_session' });
     expect(started.commands.view('s2')!.participants).toEqual([]);
   });
@@ -156,6 +157,7 @@ describe('ws: subscribe, deltas, resume', () => {
     expect(kickedDelta).toBeGreaterThanOrEqual(0);
     guest.send({ type: 'subscribe', session: 's1' });
     expect(await guest.next((m) => m.type === 'error')).toMatchObject({ code: 'forbidden' });
+    expect(await guest.next((m) => m.type === 'unsubscribed')).toEqual({ type: 'unsubscribed', session: 's1', reason: 'forbidden' });
   });
 });
 
