@@ -63,7 +63,10 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   const commands = new CommandService(node, planCommand, dedupe, index, limits, clock, metrics);
   const presence = new PresenceTracker({
     graceMs: limits.presenceGraceMs,
-    presenceOf: (session, participant) => presenceIn(commands.view(session), participant),
+    presenceOf: (session, participant) => {
+      const view = commands.view(session);
+      return view?.phase === 'ended' ? undefined : presenceIn(view, participant); // an ended session keeps its last presence
+    },
     isPrimary: () => node.status().info.role === 'primary',
     setPresence: async (session, participant, presence) => {
       const result = await commands.execute({ session, actor: SYSTEM_ACTOR, requestId: undefined, command: { type: 'set_presence', participant, presence } });

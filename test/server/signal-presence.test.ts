@@ -98,6 +98,22 @@ describe('presence: from connections', () => {
     await eventually(() => presenceOf(started, 'alice') === 'left', 2000);
   });
 
+  it('presence: leaving an ended session sends no presence command at all (its last presence stays)', async () => {
+    const started = await server({ limits: { presenceGraceMs: 50 } });
+    await createSession(started, 's1');
+    const alice = await member(started.url, 'alice', 's1');
+    await started.app.inject({ method: 'POST', url: '/v1/sessions/s1/end', headers: { authorization: `Bearer ${await token({ sub: 'svc', session: '*', role: 'host' })}` } });
+    const writes: string[] = [];
+    started.node.onChange((c) => writes.push(c.key));
+    await alice.close();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await started.presence.settled();
+    expect(writes).toEqual([]);
+    expect(presenceOf(started, 'alice')).toBe('joined');
+    const metrics = (await started.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).not.toContain('type="set_presence"');
+  });
+
   it('presence: coming back within the grace period marks joined again and never left', async () => {
     const started = await server({ limits: { presenceGraceMs: 300 } });
     await createSession(started, 's1');
