@@ -3,7 +3,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
@@ -14,6 +14,9 @@ import { WRITE_GATE_LIMITS_DEFAULT } from '../core/write-gate.ts';
 import { ElementClient } from '../client/element-client.ts';
 import { Primary } from '../replication/primary.ts';
 import { Replica } from '../replication/replica.ts';
+import { type StartedServer, startServer } from '../server/app.ts';
+import { type JsonWebKeySet, type ServerConfig, ServerConfigError, serverConfig } from '../server/config.ts';
+import { LocalNode } from '../server/local-node.ts';
 import type { NodeEnvironment } from '../replication/node-core.ts';
 import { NodeTransport, hmacAuthenticator, monotonicNowMs, secureRandomBytes } from '../replication/node-transport.ts';
 import { ConfigError, type NodeConfig, nodeConfig, readSettings, settingsHelp } from './config.ts';
@@ -24,7 +27,8 @@ commands:
   primary      run the primary: holds the state, replicates every update before acknowledging it
   secondary    run the hot standby: dials the primary, holds a synchronous copy
   check        compare primary and secondary through their digests; exit 0 in sync, 1 if not
-  start        run a primary and a secondary on this machine with a generated secret (development)
+  demo         run a primary and a secondary on this machine with generated secrets and the
+               DEMO token issuer (npm start; never in production). \`start\` is the same
   help         show this text
 
 options (each also as an environment variable or a field of --config):
@@ -51,8 +55,10 @@ function nodeEnvironment(config: NodeConfig): NodeEnvironment {
  * A node of the pair: `primary` or `secondary` is only the role it starts in.
  * After a failover it may be promoted or demoted (replication/replica.ts).
  */
-async function runNode(role: 'primary' | 'secondary', config: NodeConfig): Promise<void> {
+async function runNode(role: 'primary' | 'secondary', config: NodeConfig, demo = false): Promise<void> {
   const log = logger(config, role);
+  const settings = apiSettings(config);
+  if (demo && settings?.auth.hs256Secret === undefined) throw new ConfigError('demo mode signs tokens with HS256: give --jwt-secret-file');
   const store = new ElementStore({ elementsMax: config.elementsMax });
   const peer = config.primary;
   const replica = new Replica(
@@ -79,10 +85,44 @@ async function runNode(role: 'primary' | 'secondary', config: NodeConfig): Promi
     `${role} listening`,
   );
   if (config.testHooks) log.warn({}, 'test hooks are ON: anyone with the secret can change this node alone. Never use in production.');
+  if (settings === undefined) log.warn({}, 'conference API off: no token key (give --jwt-secret-file, --jwt-public-key-file or --jwks-file)');
+  const api = settings === undefined ? undefined : await startApi(config, settings, replica, transport, log, demo);
   stopOnSignal(log, async () => {
+    await api?.close();
     if (replica.inner instanceof Primary) replica.inner.shutdown(`${role} shutting down`);
     await transport.close();
   });
+}
+
+/** The conference API's settings, checked before anything listens; undefined when no token key is configured. */
+function apiSettings(config: NodeConfig): ServerConfig | undefined {
+  const api = config.api;
+  const jwt = api.jwt;
+  if (jwt.kind === 'none') return undefined;
+  try {
+    return serverConfig({
+      auth: {
+        hs256Secret: jwt.kind === 'secret' ? Buffer.from(jwt.secret).toString('utf8') : undefined,
+        publicKey: jwt.kind === 'public_key' ? { pem: jwt.pem, algorithm: jwt.alg } : undefined,
+        jwks: jwt.kind === 'jwks' ? { keySet: jwt.jwks as JsonWebKeySet, algorithms: ['EdDSA', 'RS256'] } : undefined,
+        adminSecret: api.adminToken === undefined ? undefined : Buffer.from(api.adminToken).toString('utf8'),
+      },
+      ...(api.tls ? { tls: { certPem: readFileSync(api.tls.certPath, 'utf8'), keyPem: readFileSync(api.tls.keyPath, 'utf8') } } : {}),
+    });
+  } catch (error) {
+    if (error instanceof ServerConfigError) throw new ConfigError(error.message);
+    if ((error as NodeJS.ErrnoException).code !== undefined) throw new ConfigError(`cannot read the API TLS files: ${(error as Error).message}`);
+    throw error;
+  }
+}
+
+/** The conference API beside the node (LocalNode follows it through role changes). */
+async function startApi(config: NodeConfig, settings: ServerConfig, replica: Replica, transport: NodeTransport, log: pino.Logger, demo: boolean): Promise<StartedServer> {
+  const api = config.api;
+  const node = new LocalNode(replica, { selfUrl: api.publicUrl, peerUrl: api.peerUrl, nowMs: monotonicNowMs, wake: () => transport.wake() });
+  const server = await startServer({ node, config: settings, logger: log.child({ part: 'api' }), listen: api.listen, ...(demo ? { demo: {} } : {}) });
+  log.info({ url: server.url, publicUrl: api.publicUrl, peerUrl: api.peerUrl, demo }, 'conference API listening');
+  return server;
 }
 
 function stopOnSignal(log: pino.Logger, stop: () => Promise<void>): void {
@@ -118,46 +158,73 @@ async function runCheck(config: NodeConfig, repair: boolean): Promise<number> {
   }
 }
 
-/** `npm start`: a primary and a secondary as child processes sharing a fresh secret. */
-function runStart(): void {
+/** Ports `confstate demo` uses on 127.0.0.1. */
+const DEMO_PORTS = { primary: 7400, secondary: 7401, primaryApi: 7480, secondaryApi: 7481 } as const;
+/** A node that exits unexpectedly is restarted after this long, at most RESTARTS_MAX times a minute. */
+const RESTART_DELAY_MS = 1000;
+const RESTARTS_MAX = 5;
+
+/**
+ * `npm start` / `confstate demo`: a primary and a secondary on this machine,
+ * with generated secrets and the DEMO token issuer, as child processes. A node
+ * that dies is restarted with its first command line: it rejoins (after a
+ * failover, as the secondary) — the behaviour a supervisor such as systemd
+ * gives in production.
+ */
+function runDemo(): void {
   const dir = join(process.cwd(), '.confstate');
   mkdirSync(dir, { recursive: true });
   const secretFile = join(dir, 'secret');
+  const jwtSecretFile = join(dir, 'jwt-secret');
   writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  writeFileSync(jwtSecretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  const url = (port: number): string => `http://127.0.0.1:${port}`;
+  const common = ['--secret-file', secretFile, '--jwt-secret-file', jwtSecretFile, '--min-replicas', '0'];
+  const commandLines: Record<'primary' | 'secondary', string[]> = {
+    primary: ['demo-node', 'primary', ...common, '--listen', `127.0.0.1:${DEMO_PORTS.primary}`, '--peer', `127.0.0.1:${DEMO_PORTS.secondary}`, '--api-listen', `127.0.0.1:${DEMO_PORTS.primaryApi}`, '--peer-url', url(DEMO_PORTS.secondaryApi)],
+    secondary: ['demo-node', 'secondary', ...common, '--listen', `127.0.0.1:${DEMO_PORTS.secondary}`, '--primary', `127.0.0.1:${DEMO_PORTS.primary}`, '--api-listen', `127.0.0.1:${DEMO_PORTS.secondaryApi}`, '--peer-url', url(DEMO_PORTS.primaryApi)],
+  };
   const entry = fileURLToPath(import.meta.url);
-  const launch = (role: 'primary' | 'secondary'): ChildProcess =>
-    spawn(process.execPath, [...process.execArgv, entry, role, '--secret-file', secretFile], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const children: ChildProcess[] = [launch('primary')];
+  const children = new Map<'primary' | 'secondary', ChildProcess>();
+  const restarts: number[] = [];
+  let stopping = false;
+  const launch = (role: 'primary' | 'secondary'): void => {
+    const child = spawn(process.execPath, [...process.execArgv, entry, ...commandLines[role]], { stdio: ['ignore', 'inherit', 'inherit'] });
+    children.set(role, child);
+    child.on('exit', (code, signal) => {
+      if (stopping) return;
+      const nowMs = Date.now();
+      while (restarts.length > 0 && restarts[0]! < nowMs - 60_000) restarts.shift();
+      if (code === 2 || restarts.length >= RESTARTS_MAX) {
+        process.stderr.write(`confstate demo: the ${role} node exited (${signal ?? `code ${code}`}); not restarting it${code === 2 ? ' (bad settings)' : ` (${RESTARTS_MAX} restarts in a minute)`}; stopping\n`);
+        process.exitCode = typeof code === 'number' && code !== 0 ? code : 1;
+        stop();
+        return;
+      }
+      restarts.push(nowMs);
+      process.stderr.write(`confstate demo: the ${role} node exited (${signal ?? `code ${code}`}); restarting it in ${RESTART_DELAY_MS} ms — it rejoins as the secondary if the other took over\n`);
+      setTimeout(() => stopping || launch(role), RESTART_DELAY_MS);
+    });
+  };
+  launch('primary');
   // The secondary starts a moment later so its first dial finds the primary listening
   // (it would retry anyway, but a newcomer should not see a warning on a clean start).
-  setTimeout(() => {
-    if (children.every((child) => child.exitCode === null)) {
-      const secondary = launch('secondary');
-      children.push(secondary);
-      watch(secondary);
-    }
-  }, 500);
+  setTimeout(() => stopping || launch('secondary'), 500);
   process.stdout.write(
-    'confstate: primary on 127.0.0.1:7400, secondary on 127.0.0.1:7401 (element API, binary protocol)\n' +
-      `shared secret in ${secretFile}; check them with:\n` +
-      `  node --import tsx src/cli/main.ts check --secret-file ${secretFile}\n` +
-      'The conference API and web page arrive with the next issues. Ctrl-C stops both.\n',
+    'confstate demo — DEMO MODE: anyone who can reach these ports gets a token by naming themselves. Never expose it.\n' +
+      `  conference API (primary):   ${url(DEMO_PORTS.primaryApi)}   (WebSocket ${url(DEMO_PORTS.primaryApi).replace('http', 'ws')}/v1/ws)\n` +
+      `  conference API (secondary): ${url(DEMO_PORTS.secondaryApi)}\n` +
+      `  element API: 127.0.0.1:${DEMO_PORTS.primary} (primary), 127.0.0.1:${DEMO_PORTS.secondary} (secondary); secret in ${secretFile}\n` +
+      `  try: curl -s -X POST ${url(DEMO_PORTS.primaryApi)}/v1/demo/join -H 'content-type: application/json' -d '{"session":"demo","name":"Ada"}'\n` +
+      `  check the pair: node --import tsx src/cli/main.ts check --secret-file ${secretFile}\n` +
+      'Ctrl-C stops both.\n',
   );
   const stop = (): void => {
-    for (const child of children) child.kill('SIGTERM');
+    stopping = true;
+    for (const child of children.values()) if (child.exitCode === null) child.kill('SIGTERM');
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  function watch(child: ChildProcess): void {
-    child.on('exit', (code) => {
-      if (code !== 0 && code !== null) {
-        process.stderr.write(`confstate: a node exited with code ${code}; stopping the other\n`);
-        stop();
-        process.exitCode = code;
-      }
-    });
-  }
-  watch(children[0]!);
 }
 
 /** Runs one command line. Returns an exit code, or undefined for a server that keeps running. */
@@ -177,6 +244,13 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         await runNode(command, config);
         return undefined;
       }
+      case 'demo-node': {
+        // Internal: one node of `confstate demo`, with the demo token issuer on.
+        const [role, ...options] = rest;
+        if (role !== 'primary' && role !== 'secondary') throw new ConfigError(`demo-node needs primary or secondary, got ${JSON.stringify(role ?? '')}`);
+        await runNode(role, nodeConfig(role, readSettings(options, process.env), process.env), true);
+        return undefined;
+      }
       case 'check': {
         const repair = rest.includes('--repair');
         const values = readSettings(rest.filter((a) => a !== '--repair'), process.env);
@@ -184,8 +258,9 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         return await runCheck(nodeConfig('check', values, process.env), repair);
       }
       case 'start':
-        if (rest.length > 0) throw new ConfigError(`start takes no options, got: ${rest.join(' ')}`);
-        runStart();
+      case 'demo':
+        if (rest.length > 0) throw new ConfigError(`${command} takes no options, got: ${rest.join(' ')}`);
+        runDemo();
         return undefined;
       default:
         process.stderr.write(`confstate: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);

@@ -305,6 +305,8 @@ export class Replica {
     this.#epoch = epoch;
     this.#inner = role === 'primary' ? this.#newPrimary(nowMs) : this.#newSecondary(nowMs);
     this.#roleChanges.push({ role, epoch, reason });
+    // Kept for whoever polls (the simulator); a process that never does holds only the last few.
+    if (this.#roleChanges.length > 16) this.#roleChanges.shift();
     this.#log(role === 'primary' ? 'warn' : 'info', role === 'primary' ? 'promoted to primary' : 'demoted to secondary', { epoch, reason });
   }
 
