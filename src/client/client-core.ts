@@ -78,7 +78,7 @@ export interface ClientCoreOptions extends Partial<ClientSettings> {
   /** Servers to fail over between, in order of preference; http(s) or ws(s) URLs. */
   readonly urls: readonly string[];
   readonly random: Random;
-  /** The token can be fetched again: an `unauthorized` refusal is retried with a fresh one instead of closing the client. */
+  /** The token can be fetched again: an `unauthenticated` or `token_expired` refusal is retried with a fresh one instead of closing the client. */
   readonly tokenRenewable?: boolean;
 }
 
@@ -113,8 +113,15 @@ interface Socket {
   pongDeadlineMs: number | undefined;
 }
 
-/** Fatal refusals of `hello` that the same token and protocol would get again. */
-const AUTH_REFUSED_CODES: ReadonlySet<string> = new Set(['unauthorized', 'invalid_token', 'token_expired']);
+/** Fatal refusals of `hello` that the same token would get again (the server's error table). */
+const AUTH_REFUSED_CODES: ReadonlySet<string> = new Set(['unauthenticated', 'token_expired']);
+/**
+ * Command refusals that pass: the server does not remember them under the
+ * command's id, so the same id sent again runs again — and completes a
+ * command whose updates were only partly applied. Retried with backoff until
+ * `commandTimeoutMs`. (`internal` is a server bug: reported, not retried.)
+ */
+const TRANSIENT_COMMAND_CODES: ReadonlySet<string> = new Set(['stale', 'queue_full', 'unavailable', 'rate_limited']);
 const PROTOCOL_REFUSED_CODE = 'unsupported_protocol';
 const KEEPALIVE_ID_PREFIX = 'keepalive-';
 
@@ -278,6 +285,9 @@ export class ClientCore {
     } else if (socket !== undefined) {
       this.#keepalive(socket, nowMs);
     }
+    if (socket !== undefined && this.#socket === socket && socket.welcomed) {
+      for (const command of this.#pending.unsent(nowMs)) this.#sendCommand(socket, command.id);
+    }
     for (const command of this.#pending.expire(nowMs)) {
       const message = `no definite answer to ${command.command.type} (id ${command.id}) in session ${command.session} within commandTimeoutMs ${this.settings.commandTimeoutMs}; it may or may not have been applied`;
       this.#settle(command.id, { ok: false, code: 'timeout', message });
@@ -298,12 +308,6 @@ export class ClientCore {
     this.#streams.set(session, stream);
     this.#subscribeIfConnected(stream);
     return stream;
-  }
-
-  /** Subscribes again to a session the server unsubscribed. */
-  resubscribe(session: string): void {
-    const stream = this.#streams.get(session);
-    if (stream !== undefined && stream.state === 'unsubscribed') this.#subscribeIfConnected(stream);
   }
 
   unsubscribe(session: string): void {
@@ -371,6 +375,7 @@ export class ClientCore {
       socket !== undefined && !socket.welcomed ? socket.openDeadlineMs : undefined,
       socket !== undefined ? this.#keepaliveDeadlineMs(socket) : undefined,
       this.#pending.earliestDeadlineMs(),
+      socket?.welcomed ? this.#pending.earliestRetryMs() : undefined,
     ].filter((deadline): deadline is number => deadline !== undefined);
     return deadlines.length === 0 ? undefined : Math.min(...deadlines);
   }
@@ -486,9 +491,9 @@ export class ClientCore {
     const identity = { participant: message.participant, session: message.session, role: message.role, service: message.service };
     this.#setStatus({ state: 'connected', url: socket.url, node: message.node, identity, failedOver, attempt: this.#attempt });
     for (const stream of this.#streams.values()) {
-      if (stream.state !== 'unsubscribed') this.#send(socket, stream.subscribeMessage());
+      if (stream.state !== 'unsubscribed') this.#subscribeIfConnected(stream);
     }
-    for (const command of this.#pending.unsent()) this.#sendCommand(socket, command.id);
+    for (const command of this.#pending.unsent(nowMs)) this.#sendCommand(socket, command.id);
   }
 
   #onError(socket: Socket, message: ServerError, nowMs: number): void {
@@ -510,6 +515,8 @@ export class ClientCore {
       this.#settle(message.id, { ok: true, duplicate: message.duplicate });
     } else if (message.code === 'not_primary') {
       this.#redirect(socket, message.primaryUrl ?? this.#status.node?.primaryUrl, nowMs);
+    } else if (TRANSIENT_COMMAND_CODES.has(message.code) && command.deadlineMs > nowMs) {
+      this.#pending.retryAt(message.id, nowMs + reconnectDelayMs(command.retries, this.settings, this.#random));
     } else {
       this.#pending.take(message.id);
       this.#settle(message.id, { ok: false, code: message.code, message: message.message });
@@ -545,10 +552,23 @@ export class ClientCore {
 
   // ---- helpers ----------------------------------------------------------------
 
+  /**
+   * Subscribes now if connected (else the welcome will). A participant token
+   * gives nothing in another session (the server refuses with an `error` that
+   * names no session), so such a subscription ends here, with that reason.
+   */
   #subscribeIfConnected(stream: SessionStream): void {
     const message = stream.subscribeMessage(); // also marks it subscribing, so a later welcome sends it
     const socket = this.#socket;
-    if (socket?.welcomed) this.#send(socket, message);
+    const identity = this.#status.identity;
+    if (!socket?.welcomed || identity === null) return;
+    if (!identity.service && identity.session !== stream.session) {
+      const reason = `wrong_session: the token is for session ${identity.session}, not ${stream.session}`;
+      stream.handleUnsubscribed(reason);
+      this.#push(this.#events, { type: 'unsubscribed', session: stream.session, reason });
+      return;
+    }
+    this.#send(socket, message);
   }
 
   #sendCommand(socket: Socket, id: string): void {

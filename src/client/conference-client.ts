@@ -38,7 +38,7 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 export interface ConferenceClientOptions extends Partial<ClientSettings> {
   /** Servers to fail over between, in order of preference: `ws(s)://host/v1/ws` or their `http(s)://host` base URLs. */
   readonly urls: readonly string[];
-  /** A bearer token, or a function fetching a fresh one before every connection attempt (then an `unauthorized` refusal is retried). */
+  /** A bearer token, or a function fetching a fresh one before every connection attempt (then an `unauthenticated` or `token_expired` refusal is retried). */
   readonly token: string | (() => Promise<string>);
   /** The WebSocket class; default `globalThis.WebSocket` (browsers). Node 20 has none: pass `ws`'s. */
   readonly WebSocket?: WebSocketConstructor;
@@ -103,7 +103,6 @@ interface SessionPort {
   readonly commandTimeoutMs: number;
   send(command: Command): Promise<CommandResult>;
   signal(to: string, payload: unknown): boolean;
-  resubscribe(): void;
   close(): void;
 }
 
@@ -224,8 +223,8 @@ export class ConferenceClient {
    * const client = new ConferenceClient({ urls: [serverUrl], token: 'not-a-token', WebSocket });
    * const codes: string[] = [];
    * client.onServerError((error) => codes.push(error.code));
-   * await assert.rejects(client.whenConnected(), (error: ConferenceError) => error.code === 'unauthorized');
-   * assert.deepEqual(codes, ['unauthorized']);
+   * await assert.rejects(client.whenConnected(), (error: ConferenceError) => error.code === 'unauthenticated');
+   * assert.deepEqual(codes, ['unauthenticated']);
    * assert.equal(client.status.state, 'closed'); // a fixed token that is refused will be refused again
    * ```
    */
@@ -296,7 +295,6 @@ export class ConferenceClient {
       commandTimeoutMs: this.#core.settings.commandTimeoutMs,
       send: (command) => this.send(id, command),
       signal: (to, payload) => this.#input(() => this.#core.signal(id, to, payload)),
-      resubscribe: () => this.#input(() => this.#core.resubscribe(id)),
       close: () => {
         this.#sessions.delete(id);
         this.#input(() => this.#core.unsubscribe(id));
@@ -313,7 +311,8 @@ export class ConferenceClient {
    * token uses). Resolves on the server's definite success; rejects with a
    * ConferenceError carrying the server's code (`forbidden`, `invalid_command`, …)
    * or `timeout`, `queue_full`, `closed`. The command keeps one id across
-   * reconnects and redirects, so the server applies it at most once.
+   * reconnects, redirects and retries of passing refusals (`stale`,
+   * `queue_full`, `unavailable`, `rate_limited`), so the server applies it at most once.
    *
    * @example
    * ```ts
@@ -688,17 +687,27 @@ export class ConferenceSession {
   }
 
   /**
-   * Calls `listener` when the server ends this subscription (kicked, ended, refused); returns the function that stops it.
-   * The mirror keeps the last state; `resubscribe()` asks again.
+   * Calls `listener` when the subscription ends without `close()`: the
+   * participant was kicked or denied (the server's reason), or the token is
+   * for another session (`wrong_session`, decided by the SDK at connect).
+   * The mirror keeps the last state; reconnects do not resubscribe. Returns the function that stops it.
    *
    * @example
    * ```ts
-   * const client = new ConferenceClient({ urls: [serverUrl], token, WebSocket });
-   * const elsewhere = client.session('other-room'); // the token is for 'standup' only
-   * const reason = await new Promise<string>((resolve) => elsewhere.onUnsubscribed(resolve));
-   * assert.match(reason, /forbidden/);
+   * const host = new ConferenceClient({ urls: [serverUrl], token, WebSocket });
+   * const guest = new ConferenceClient({ urls: [serverUrl], token: tokenFor('bo'), WebSocket });
+   * await host.session('standup').create({ settings: { lobby: false } });
+   * await host.session('standup').join('Ada');
+   * const bo = guest.session('standup');
+   * await bo.join('Bo');
+   * const ended = new Promise<string>((resolve) => bo.onUnsubscribed(resolve));
+   * await host.session('standup').kick('bo');
+   * assert.equal(await ended, 'kicked');
+   * assert.equal(bo.view?.participants.find((p) => p.id === 'bo')?.presence, 'kicked'); // the last state is kept
+   * const elsewhere = guest.session('other-room'); // the token is for 'standup' only
    * assert.equal(elsewhere.state, 'unsubscribed');
-   * client.close();
+   * host.close();
+   * guest.close();
    * ```
    */
   onUnsubscribed(listener: (reason: string) => void): () => void {
@@ -784,25 +793,6 @@ export class ConferenceSession {
    */
   send(command: Command): Promise<CommandResult> {
     return this.#port.send(command);
-  }
-
-  /**
-   * Subscribes again after the server ended the subscription.
-   *
-   * @example
-   * ```ts
-   * const client = new ConferenceClient({ urls: [serverUrl], token, WebSocket });
-   * const elsewhere = client.session('other-room');
-   * await new Promise((resolve) => elsewhere.onUnsubscribed(resolve));
-   * const again = new Promise((resolve) => elsewhere.onUnsubscribed(resolve));
-   * elsewhere.resubscribe();
-   * assert.equal(elsewhere.state, 'subscribing');
-   * await again; // refused again: the token is for 'standup'
-   * client.close();
-   * ```
-   */
-  resubscribe(): void {
-    this.#port.resubscribe();
   }
 
   /**

@@ -23,8 +23,10 @@ export type ConnectionErrorCode =
   | 'ping_timeout'
   | 'protocol_error'
   | 'token_failed'
-  | 'unauthorized'
-  | 'unsupported_protocol';
+  | 'unauthenticated'
+  | 'token_expired'
+  | 'unsupported_protocol'
+  | 'wrong_session';
 
 /** Every code a `ConferenceError` may carry; other server codes pass through as strings. */
 // `string & {}` keeps editor completion for the known codes while admitting codes a newer server adds.

@@ -13,6 +13,10 @@ export interface PendingCommand {
   readonly deadlineMs: number;
   /** The connection it was last sent on; undefined while it waits to be (re)sent. */
   sentOn: number | undefined;
+  /** Set after a transient refusal: not resent before this time. */
+  retryAtMs: number | undefined;
+  /** Transient refusals so far (the retry backoff's exponent). */
+  retries: number;
 }
 
 /**
@@ -26,9 +30,12 @@ export interface PendingCommand {
  * assert.equal(pending.add('c2', 'standup', { type: 'lower_hand' }, 1_500), 'added');
  * assert.equal(pending.add('c3', 'standup', { type: 'leave' }, 2_000), 'full');
  * pending.markSent('c1', 7);
- * assert.deepEqual(pending.unsent().map((p) => p.id), ['c2']);
+ * assert.deepEqual(pending.unsent(0).map((p) => p.id), ['c2']);
  * pending.markAllUnsent(); // the connection dropped: both go again, with their ids
- * assert.deepEqual(pending.unsent().map((p) => p.id), ['c1', 'c2']);
+ * assert.deepEqual(pending.unsent(0).map((p) => p.id), ['c1', 'c2']);
+ * pending.retryAt('c2', 300); // refused `unavailable`: again at 300
+ * assert.deepEqual(pending.unsent(0).map((p) => p.id), ['c1']);
+ * assert.equal(pending.earliestRetryMs(), 300);
  * assert.deepEqual(pending.expire(1_200).map((p) => p.id), ['c1']);
  * assert.equal(pending.earliestDeadlineMs(), 1_500);
  * ```
@@ -51,7 +58,7 @@ export class PendingCommands {
     assert(!this.#byId.has(id), `command id ${id} is already pending`);
     assert(deadlineMs >= this.#lastDeadlineMs, `deadline ${deadlineMs} is before the previous one ${this.#lastDeadlineMs}: time went backwards`);
     if (this.#byId.size >= this.pendingMax) return 'full';
-    this.#byId.set(id, { id, session, command, deadlineMs, sentOn: undefined });
+    this.#byId.set(id, { id, session, command, deadlineMs, sentOn: undefined, retryAtMs: undefined, retries: 0 });
     this.#lastDeadlineMs = deadlineMs;
     return 'added';
   }
@@ -78,14 +85,32 @@ export class PendingCommands {
     if (command !== undefined) command.sentOn = undefined;
   }
 
+  /** Marks one command for resending at `retryAtMs` (it was refused for a reason that passes). */
+  retryAt(id: string, retryAtMs: number): void {
+    const command = this.#byId.get(id);
+    if (command === undefined) return;
+    command.sentOn = undefined;
+    command.retryAtMs = retryAtMs;
+    command.retries++;
+  }
+
   /** The connection is gone: every command goes again on the next one. */
   markAllUnsent(): void {
     for (const command of this.#byId.values()) command.sentOn = undefined;
   }
 
-  /** Commands waiting to be sent, in submit order. */
-  unsent(): PendingCommand[] {
-    return [...this.#byId.values()].filter((command) => command.sentOn === undefined);
+  /** Commands waiting to be sent and due by `nowMs`, in submit order. */
+  unsent(nowMs: number): PendingCommand[] {
+    return [...this.#byId.values()].filter((command) => command.sentOn === undefined && (command.retryAtMs === undefined || command.retryAtMs <= nowMs));
+  }
+
+  /** The earliest time a command refused for a passing reason is due again. */
+  earliestRetryMs(): number | undefined {
+    let earliest: number | undefined;
+    for (const command of this.#byId.values()) {
+      if (command.sentOn === undefined && command.retryAtMs !== undefined && (earliest === undefined || command.retryAtMs < earliest)) earliest = command.retryAtMs;
+    }
+    return earliest;
   }
 
   /** Removes and returns the commands whose deadline is at or before `nowMs`. */

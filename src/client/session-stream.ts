@@ -66,7 +66,7 @@ export class SessionStream {
     return this.mirror.view();
   }
 
-  /** The subscribe to send now (on connect, after a gap, or to restart after `unsubscribed`): resumes from the position when there is one. */
+  /** The subscribe to send now (on connect, or after a gap): resumes from the position when there is one. */
   subscribeMessage(): ClientMessage {
     this.#state = 'subscribing';
     this.#unsubscribedReason = null;

@@ -192,20 +192,20 @@ describe('sdk core: redirects', () => {
 });
 
 describe('sdk core: refusals and protocol errors', () => {
-  it('sdk core: a fixed token refused unauthorized closes the client and rejects waiting commands with that code', () => {
+  it('sdk core: a fixed token refused unauthenticated closes the client and rejects waiting commands with that code', () => {
     const driver = new Driver();
     driver.core.submit('c1', 'standup', { type: 'lock' }, 0);
     driver.open();
-    driver.receive({ type: 'error', code: 'unauthorized', message: 'bad token', fatal: true });
-    expect(driver.core.status).toMatchObject({ state: 'closed', lastError: { code: 'unauthorized' } });
-    expect(driver.settled()).toMatchObject([{ id: 'c1', outcome: { ok: false, code: 'unauthorized' } }]);
+    driver.receive({ type: 'error', code: 'unauthenticated', message: 'bad token', fatal: true });
+    expect(driver.core.status).toMatchObject({ state: 'closed', lastError: { code: 'unauthenticated' } });
+    expect(driver.settled()).toMatchObject([{ id: 'c1', outcome: { ok: false, code: 'unauthenticated' } }]);
     expect(driver.core.pollTimeoutMs()).toBeUndefined();
   });
 
-  it('sdk core: a renewable token refused unauthorized is retried; an unsupported protocol closes even then', () => {
+  it('sdk core: a renewable token refused unauthenticated is retried; an unsupported protocol closes even then', () => {
     const renewable = new Driver({ tokenRenewable: true });
     renewable.open();
-    renewable.receive({ type: 'error', code: 'unauthorized', message: 'expired', fatal: true });
+    renewable.receive({ type: 'error', code: 'unauthenticated', message: 'expired', fatal: true });
     expect(renewable.core.status.state).toBe('connecting');
     const old = new Driver({ tokenRenewable: true });
     old.open();
@@ -239,6 +239,47 @@ describe('sdk core: refusals and protocol errors', () => {
     expect(driver.sent.at(-1)).toEqual({ type: 'subscribe', session: 'standup' });
     driver.receive({ type: 'resumed', session: 'standup', stream: 'n1', seq: 0 });
     expect(driver.core.status.lastError?.code).toBe('protocol_error');
+  });
+
+  it('sdk core: a passing refusal (unavailable, stale, queue_full, rate_limited) is retried with the same id after a backoff, until commandTimeoutMs', () => {
+    const driver = new Driver({ backoffMsInitial: 100, commandTimeoutMs: 1_000 });
+    driver.welcome();
+    driver.core.submit('c1', 'standup', { type: 'lock' }, driver.nowMs);
+    driver.drain();
+    const sentAt: number[] = [driver.nowMs];
+    for (const code of ['unavailable', 'stale', 'rate_limited', 'queue_full']) {
+      driver.receive({ type: 'result', id: 'c1', ok: false, code, message: 'passing' });
+      driver.tick();
+      sentAt.push(driver.nowMs);
+    }
+    expect(sentAt).toEqual([0, 100, 300, 700, 1_000]); // 100, 200, 400 ms apart; then the deadline comes first
+    expect(driver.sent.filter((m) => m.type === 'command').map((m) => (m as { id: string }).id)).toEqual(['c1', 'c1', 'c1', 'c1']);
+    expect(driver.settled()).toMatchObject([{ id: 'c1', outcome: { ok: false, code: 'timeout' } }]);
+    expect(driver.core.status.state).toBe('connected');
+  });
+
+  it('sdk core: a definite refusal and an internal error are answered at once, not retried', () => {
+    const driver = new Driver();
+    driver.welcome();
+    driver.core.submit('c1', 'standup', { type: 'lock' }, 0);
+    driver.core.submit('c2', 'standup', { type: 'lock' }, 0);
+    driver.drain();
+    driver.receive({ type: 'result', id: 'c1', ok: false, code: 'forbidden', message: 'a viewer may not lock' });
+    driver.receive({ type: 'result', id: 'c2', ok: false, code: 'internal', message: 'a bug' });
+    expect(driver.settled().map((e) => e.type === 'settled' && e.outcome)).toEqual([
+      { ok: false, code: 'forbidden', message: 'a viewer may not lock' },
+      { ok: false, code: 'internal', message: 'a bug' },
+    ]);
+  });
+
+  it('sdk core: a participant token subscribes only in its own session; another ends at once as wrong_session', () => {
+    const driver = new Driver();
+    driver.core.subscribe('standup');
+    driver.core.subscribe('elsewhere');
+    driver.welcome();
+    expect(driver.sent.filter((m) => m.type === 'subscribe')).toEqual([{ type: 'subscribe', session: 'standup' }]);
+    expect(driver.core.stream('elsewhere')?.state).toBe('unsubscribed');
+    expect(driver.events).toContainEqual({ type: 'unsubscribed', session: 'elsewhere', reason: 'wrong_session: the token is for session standup, not elsewhere' });
   });
 
   it('sdk core: a result for an unknown id (answered before, or timed out) changes nothing', () => {

@@ -204,6 +204,17 @@ describe('sdk limits', () => {
     expect(client.pendingCount).toBe(0);
   });
 
+  it('transient: a command answered unavailable is sent again with the same id and applied once when the cluster recovers', async () => {
+    const cluster = await startCluster();
+    const { session } = await liveSession(cluster);
+    cluster.primary.node.faults.unavailable = 3;
+    const result = await session.lock();
+    expect(result.duplicate).toBe(false);
+    expect(cluster.primary.node.commandLog.slice(-4).map((e) => e.id)).toEqual([result.id, result.id, result.id, result.id]);
+    expect(cluster.conference.executions.get(result.id)).toBe(1);
+    await session.waitFor((v) => v.phase === 'locked');
+  });
+
   it('timeout: a command with no definite answer within commandTimeoutMs rejects timeout and leaves the queue', async () => {
     const cluster = await startCluster();
     const { client, session } = await liveSession(cluster, { commandTimeoutMs: 150 });

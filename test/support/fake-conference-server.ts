@@ -109,6 +109,8 @@ export interface FakeFaults {
   holdResults: boolean;
   /** Nothing at all is sent (a half-open connection: TCP up, the server gone quiet). */
   silent: boolean;
+  /** The next n commands are answered `unavailable` without running (no secondary attached, say). */
+  unavailable: number;
 }
 
 interface SessionStreamState {
@@ -144,7 +146,7 @@ export class FakeNode {
   primaryUrl: string | null = null;
   readonly nodeId: number;
   readonly historyMax: number;
-  readonly faults: FakeFaults = { dropDeltas: 0, duplicateDeltas: 0, holdResults: false, silent: false };
+  readonly faults: FakeFaults = { dropDeltas: 0, duplicateDeltas: 0, holdResults: false, silent: false, unavailable: 0 };
   /** Every command received: id, connection, executed or answered not_primary. Test-only, grows with the test. */
   readonly commandLog: { readonly id: string; readonly connection: number; readonly type: string }[] = [];
   /** Every subscribe: what it asked to resume from and how it was answered. Test-only. */
@@ -247,6 +249,20 @@ export class FakeNode {
       if (!connection.subscriptions.has(session) || this.faults.silent) continue;
       for (let i = 0; i < copies; i++) peer.send({ type: 'delta', session, seq, changes });
     }
+    this.#removeDeparted(session, changes);
+  }
+
+  /** As the real server: a participant kicked or denied stops following the session, told why after the delta that says so. */
+  #removeDeparted(session: string, changes: readonly ElementState[]): void {
+    for (const change of changes) {
+      const presence = (change.value as { presence?: unknown } | null)?.presence;
+      if (!change.key.startsWith(`s/${session}/p/`) || (presence !== 'kicked' && presence !== 'denied')) continue;
+      const participant = change.key.slice(change.key.lastIndexOf('/') + 1);
+      for (const connection of this.#connections.keys()) {
+        if (connection.claims?.participant !== participant || !connection.subscriptions.delete(session)) continue;
+        this.#send(connection, { type: 'unsubscribed', session, reason: presence });
+      }
+    }
   }
 
   #send(connection: FakeConnection, message: ServerMessage): void {
@@ -285,7 +301,7 @@ export class FakeNode {
     if (message['type'] !== 'hello') return this.#fatal(connection, 'hello_required', 'the first message must be hello');
     if (message['protocol'] !== API_PROTOCOL_VERSION) return this.#fatal(connection, 'unsupported_protocol', `protocol ${String(message['protocol'])} is not ${API_PROTOCOL_VERSION}`);
     const claims = this.conference.claimsOf(String(message['token']));
-    if (claims === undefined) return this.#fatal(connection, 'unauthorized', 'the token is not valid');
+    if (claims === undefined) return this.#fatal(connection, 'unauthenticated', 'the token is not valid');
     connection.claims = claims;
     this.#send(connection, { type: 'welcome', participant: claims.participant, session: claims.session, role: claims.role, service: claims.session === '*', node: this.info() });
   }
@@ -297,8 +313,9 @@ export class FakeNode {
 
   #subscribe(connection: FakeConnection, session: string, resume: StreamPosition | undefined): void {
     if (!this.#mayAccess(connection, session)) {
+      // As the real server: an error that names no session (the SDK refuses such a subscription itself).
       this.subscribeLog.push({ session, resume, answer: 'refused' });
-      return this.#send(connection, { type: 'unsubscribed', session, reason: `forbidden: the token is for session ${connection.claims!.session}` });
+      return this.#send(connection, { type: 'error', code: 'wrong_session', message: `the token is for session ${connection.claims!.session}`, fatal: false });
     }
     connection.subscriptions.add(session);
     const stream = this.#streamOf(session);
@@ -324,7 +341,11 @@ export class FakeNode {
     }
     const claims = connection.claims!;
     if (!this.#mayAccess(connection, session)) {
-      return this.#send(connection, { type: 'result', id, ok: false, code: 'forbidden', message: `the token is for session ${claims.session}` });
+      return this.#send(connection, { type: 'result', id, ok: false, code: 'wrong_session', message: `the token is for session ${claims.session}` });
+    }
+    if (this.faults.unavailable > 0) {
+      this.faults.unavailable--;
+      return this.#send(connection, { type: 'result', id, ok: false, code: 'unavailable', message: 'no secondary is attached' });
     }
     const actor = { participant: claims.participant, tokenRole: claims.role, service: claims.session === '*' };
     const outcome = this.conference.execute(actor, id, session, command);
