@@ -131,6 +131,7 @@ export class SessionMirror {
         id,
         name: p.value.name,
         role: p.role ?? 'participant',
+        roleStored: p.role !== undefined,
         presence: p.value.presence,
         joinedAtMs: p.value.joinedAtMs,
         tracks: p.tracks,

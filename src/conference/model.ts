@@ -142,7 +142,11 @@ export interface TrackView {
 export interface ParticipantView {
   readonly id: string;
   readonly name: string;
+  /** The stored role (`role/{pid}`), or `participant` while none is stored. */
   readonly role: Role;
+  /** A `role/{pid}` element exists. False right after a join whose role write has not
+   *  arrived yet: the participant's own token role then applies (permissions.ts). */
+  readonly roleStored: boolean;
   readonly presence: Presence;
   readonly joinedAtMs: number;
   /** Only kinds that have ever been written. */

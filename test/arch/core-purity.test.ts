@@ -1,6 +1,7 @@
-/** DESIGN.md §8: src/core is pure. It imports nothing outside src/core (no
- *  `node:` modules, no packages) and uses no wall clock, timers, global
- *  randomness or process state; time and randomness come in as parameters. */
+/** DESIGN.md §8: src/core and src/conference are pure. src/core imports
+ *  nothing outside itself, src/conference only itself and src/core (no `node:`
+ *  modules, no packages); neither uses the wall clock, timers, global
+ *  randomness or process state: time and randomness come in as parameters. */
 
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -8,6 +9,18 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const CORE_DIR = fileURLToPath(new URL('../../src/core/', import.meta.url));
+const CONFERENCE_DIR = fileURLToPath(new URL('../../src/conference/', import.meta.url));
+
+/** A pure part of the tree: its files may import only from `allowedDirs`. */
+interface PureArea {
+  readonly dir: string;
+  readonly allowedDirs: readonly string[];
+  /** How messages name the allowed dirs. */
+  readonly allowedText: string;
+}
+
+const CORE: PureArea = { dir: CORE_DIR, allowedDirs: [CORE_DIR], allowedText: 'src/core' };
+const CONFERENCE: PureArea = { dir: CONFERENCE_DIR, allowedDirs: [CONFERENCE_DIR, CORE_DIR], allowedText: 'src/conference and src/core' };
 
 /** Every .ts file under `dir`, recursively. */
 function tsFilesUnder(dir: string): string[] {
@@ -95,10 +108,10 @@ const IMPORT_PATTERNS: RegExp[] = [
 const FORBIDDEN_CODE: [RegExp, string][] = [
   [/(?<![\w$.])Date\b/g, 'Date (time must come from a Clock parameter)'],
   [/(?<![\w$])Math\s*\.\s*random\b/g, 'Math.random (randomness must come from a Random parameter)'],
-  [/(?<![\w$.])setTimeout\b/g, 'setTimeout (src/core has no timers)'],
-  [/(?<![\w$.])setInterval\b/g, 'setInterval (src/core has no timers)'],
+  [/(?<![\w$.])setTimeout\b/g, 'setTimeout (pure code has no timers)'],
+  [/(?<![\w$.])setInterval\b/g, 'setInterval (pure code has no timers)'],
   [/(?<![\w$.])performance\s*\.\s*now\b/g, 'performance.now (time must come from a Clock parameter)'],
-  [/(?<![\w$.])process\s*\./g, 'process. (src/core does no I/O and reads no environment)'],
+  [/(?<![\w$.])process\s*\./g, 'process. (pure code does no I/O and reads no environment)'],
 ];
 
 function lineOf(text: string, index: number): number {
@@ -107,8 +120,8 @@ function lineOf(text: string, index: number): number {
   return line;
 }
 
-/** Everything in one source file that breaks the purity rules of src/core. */
-function scanSource(file: string, source: string, coreDir: string): Violation[] {
+/** Everything in one source file that breaks the purity rules of its area. */
+function scanSource(file: string, source: string, area: PureArea): Violation[] {
   const code = stripComments(source);
   const out: Violation[] = [];
   for (const pattern of IMPORT_PATTERNS) {
@@ -122,10 +135,11 @@ function scanSource(file: string, source: string, coreDir: string): Violation[] 
         out.push({ file, line, problem: `${keyword} of package or non-relative path '${specifier}'` });
       } else {
         const target = path.resolve(path.dirname(file), specifier);
-        const relative = path.relative(coreDir, target);
-        if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
-          out.push({ file, line, problem: `${keyword} of '${specifier}', which resolves outside src/core` });
-        }
+        const inside = area.allowedDirs.some((dir) => {
+          const relative = path.relative(dir, target);
+          return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+        });
+        if (!inside) out.push({ file, line, problem: `${keyword} of '${specifier}', which resolves outside ${area.allowedText}` });
       }
     }
   }
@@ -156,12 +170,12 @@ describe('architecture: src/core is pure', () => {
   });
 
   it('architecture: src/core imports only modules inside src/core', () => {
-    const violations = files.flatMap((file) => scanSource(file, readFileSync(file, 'utf8'), CORE_DIR)).filter((v) => !v.problem.startsWith('uses '));
+    const violations = files.flatMap((file) => scanSource(file, readFileSync(file, 'utf8'), CORE)).filter((v) => !v.problem.startsWith('uses '));
     expect(describeViolations(violations)).toBe('');
   });
 
   it('architecture: src/core uses no Date, Math.random, timers, performance.now or process', () => {
-    const violations = files.flatMap((file) => scanSource(file, readFileSync(file, 'utf8'), CORE_DIR)).filter((v) => v.problem.startsWith('uses '));
+    const violations = files.flatMap((file) => scanSource(file, readFileSync(file, 'utf8'), CORE)).filter((v) => v.problem.startsWith('uses '));
     expect(describeViolations(violations)).toBe('');
   });
 
@@ -172,13 +186,13 @@ describe('architecture: src/core is pure', () => {
     const moved = source.replace(/from '\.\//g, "from '../server/");
     const importCount = (source.match(/^import .* from '\.\//gm) ?? []).length;
     expect(importCount).toBeGreaterThanOrEqual(3);
-    expect(scanSource(storeFile, moved, CORE_DIR)).toHaveLength(importCount);
+    expect(scanSource(storeFile, moved, CORE)).toHaveLength(importCount);
   });
 });
 
 describe('architecture: the purity scanner flags synthetic bad sources', () => {
   const file = path.join(CORE_DIR, 'synthetic.ts');
-  const scan = (source: string): string[] => scanSource(file, source, CORE_DIR).map((v) => `${v.line}: ${v.problem}`);
+  const scan = (source: string): string[] => scanSource(file, source, CORE).map((v) => `${v.line}: ${v.problem}`);
 
   it('architecture: the scanner flags node: modules, packages, escaping relative paths and dynamic imports', () => {
     const bad = [
@@ -224,10 +238,10 @@ describe('architecture: the purity scanner flags synthetic bad sources', () => {
       '1: uses Date (time must come from a Clock parameter)',
       '2: uses Date (time must come from a Clock parameter)',
       '3: uses Math.random (randomness must come from a Random parameter)',
-      '4: uses setTimeout (src/core has no timers)',
-      '5: uses setInterval (src/core has no timers)',
+      '4: uses setTimeout (pure code has no timers)',
+      '5: uses setInterval (pure code has no timers)',
       '6: uses performance.now (time must come from a Clock parameter)',
-      '7: uses process. (src/core does no I/O and reads no environment)',
+      '7: uses process. (pure code does no I/O and reads no environment)',
       '8: uses Math.random (randomness must come from a Random parameter)',
     ]);
   });
@@ -244,5 +258,51 @@ describe('architecture: the purity scanner flags synthetic bad sources', () => {
     expect(scan(fine)).toEqual(['5: uses Date (time must come from a Clock parameter)']);
     expect(scan('const pattern = /\\/\\/ not a comment/; const t = Date.now();')).toEqual(['1: uses Date (time must come from a Clock parameter)']);
     expect(scan('const x = this.process.y; const z = isUpToDate(w); const v = obj.setTimeout;')).toEqual([]);
+  });
+});
+
+describe('architecture: src/conference is pure', () => {
+  const files = tsFilesUnder(CONFERENCE_DIR);
+
+  it('architecture: src/conference has the modules the design names', () => {
+    const names = files.map((f) => path.relative(CONFERENCE_DIR, f));
+    for (const expected of ['model.ts', 'mirror.ts', 'permissions.ts', 'commands.ts']) expect(names).toContain(expected);
+  });
+
+  it('architecture: src/conference imports only modules inside src/conference and src/core', () => {
+    const violations = files.flatMap((file) => scanSource(file, readFileSync(file, 'utf8'), CONFERENCE)).filter((v) => !v.problem.startsWith('uses '));
+    expect(describeViolations(violations)).toBe('');
+  });
+
+  it('architecture: src/conference uses no Date, Math.random, timers, performance.now or process', () => {
+    const violations = files.flatMap((file) => scanSource(file, readFileSync(file, 'utf8'), CONFERENCE)).filter((v) => v.problem.startsWith('uses '));
+    expect(describeViolations(violations)).toBe('');
+  });
+
+  it('architecture: src/conference may import src/core but not src/server, src/client or packages', () => {
+    const file = path.join(CONFERENCE_DIR, 'synthetic.ts');
+    const source = [
+      "import { assert } from '../core/assert.ts';",
+      "import { participantOf } from './mirror.ts';",
+      "import type { StateNode } from '../server/state-node.ts';",
+      "import { ElementClient } from '../client/element-client.ts';",
+      "import { Type } from '@sinclair/typebox';",
+      "import { randomUUID } from 'node:crypto';",
+    ].join('\n');
+    expect(scanSource(file, source, CONFERENCE).map((v) => `${v.line}: ${v.problem}`)).toEqual([
+      "3: import of '../server/state-node.ts', which resolves outside src/conference and src/core",
+      "4: import of '../client/element-client.ts', which resolves outside src/conference and src/core",
+      "5: import of package or non-relative path '@sinclair/typebox'",
+      "6: import of Node module 'node:crypto'",
+    ]);
+  });
+
+  it('architecture: the scanner sees the imports src/conference really has', () => {
+    const commandsFile = path.join(CONFERENCE_DIR, 'commands.ts');
+    const source = readFileSync(commandsFile, 'utf8');
+    const moved = source.replace(/from '\.\.\/core\//g, "from '../server/").replace(/from '\.\//g, "from '../client/");
+    const importCount = (source.match(/^import [\s\S]*? from '\.\.?\//gm) ?? []).length;
+    expect(importCount).toBeGreaterThanOrEqual(4);
+    expect(scanSource(commandsFile, moved, CONFERENCE)).toHaveLength(importCount);
   });
 });
