@@ -1217,17 +1217,20 @@ export class ConferenceSession {
   }
 
   /**
-   * Names the media engine hosting the session, or none (host or service).
+   * Names the media engine hosting the session, or none. Sent by a service
+   * token (session `*`): the media engine itself or a backend, not a participant.
    *
    * @example
    * ```ts
-   * const client = new ConferenceClient({ urls: [serverUrl], token, WebSocket });
-   * const standup = client.session('standup');
-   * await standup.create();
-   * await standup.join('Ada');
-   * await standup.setEngine('sfu-eu-2');
-   * assert.equal((await standup.waitFor((v) => v.engine !== null)).engine, 'sfu-eu-2');
-   * client.close();
+   * const host = new ConferenceClient({ urls: [serverUrl], token, WebSocket });
+   * const sfu = new ConferenceClient({ urls: [serverUrl], token: tokenFor('sfu-eu-2', 'host', '*'), WebSocket });
+   * await host.session('standup').create();
+   * await host.session('standup').join('Ada');
+   * await assert.rejects(host.session('standup').setEngine('mine'), (error: ConferenceError) => error.code === 'forbidden');
+   * await sfu.session('standup').setEngine('sfu-eu-2');
+   * assert.equal((await host.session('standup').waitFor((v) => v.engine !== null)).engine, 'sfu-eu-2');
+   * host.close();
+   * sfu.close();
    * ```
    */
   setEngine(engine: string | null): Promise<CommandResult> {

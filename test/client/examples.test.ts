@@ -1,9 +1,11 @@
-/** Every `@example` in src/client/*.ts runs here, as written, against a fresh
- *  fake cluster: each becomes a module with the SDK's exports, `assert`
- *  (counting: an example must assert at least once), `WebSocket` (ws) and the
- *  environment below in scope, and must leave no connection open. Also checks
- *  that every exported function and class, and every public member of the
- *  client and session classes, has an example. */
+/** Every `@example` in src/client/*.ts runs here, as written, twice: against a
+ *  fresh fake cluster (the protocol as the SDK reads it) and against the real
+ *  server (src/server, a primary and a secondary over memory nodes). Each
+ *  becomes a module with the SDK's exports, `assert` (counting: an example
+ *  must assert at least once), `WebSocket` (ws) and the environment below in
+ *  scope, and must leave no connection open. Also checks that every exported
+ *  function and class, and every public member of the client and session
+ *  classes, has an example. */
 
 import assertModule from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/conference/model.ts';
+import { MemoryStateNode } from '../../src/server/state-node.ts';
 import { FakeCluster } from '../support/fake-conference-server.ts';
+import { mintToken, startReal } from '../support/real-server.ts';
 
 const CLIENT_DIR = fileURLToPath(new URL('../../src/client/', import.meta.url));
 /** Not part of the browser SDK: the Node client of the binary element API, documented in docs/PROTOCOL.md. */
@@ -133,11 +137,39 @@ function countingAssert(): { assert: typeof assertModule; count: () => number } 
   return { assert, count: () => calls };
 }
 
-async function untilNoConnections(cluster: FakeCluster, timeoutMs: number): Promise<number> {
+/** What an example runs against: its environment, how many connections are open, and how to stop it. */
+interface Backend {
+  readonly env: { serverUrl: string; secondaryUrl: string; token: string; tokenFor: (participant: string, role?: Role, session?: string) => string };
+  openConnections(): number;
+  stop(): Promise<void>;
+}
+
+const BACKENDS: Record<'fake' | 'real', () => Promise<Backend>> = {
+  fake: async () => {
+    const cluster = await FakeCluster.start();
+    const tokenFor = (participant: string, role: Role = 'participant', session = 'standup'): string => cluster.conference.issueToken({ participant, session, role });
+    return {
+      env: { serverUrl: cluster.primary.url, secondaryUrl: cluster.secondary.url, token: tokenFor('ada', 'host'), tokenFor },
+      openConnections: () => cluster.primary.node.connectionCount + cluster.secondary.node.connectionCount,
+      stop: () => cluster.stop(),
+    };
+  },
+  real: async () => {
+    const primary = await startReal(new MemoryStateNode({ nodeId: 1, role: 'primary', epoch: 1, primaryUrl: null }));
+    const secondary = await startReal(new MemoryStateNode({ nodeId: 2, role: 'secondary', epoch: 1, primaryUrl: primary.server.url }));
+    const tokenFor = (participant: string, role: Role = 'participant', session = 'standup'): string => mintToken(participant, session, role);
+    return {
+      env: { serverUrl: primary.url, secondaryUrl: secondary.url, token: tokenFor('ada', 'host'), tokenFor },
+      openConnections: () => primary.server.gateway.connectionCount + secondary.server.gateway.connectionCount,
+      stop: async () => void (await Promise.all([primary.server.close(), secondary.server.close()])),
+    };
+  },
+};
+
+async function untilNoConnections(backend: Backend, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
-  const open = (): number => cluster.primary.node.connectionCount + cluster.secondary.node.connectionCount;
-  while (open() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-  return open();
+  while (backend.openConnections() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  return backend.openConnections();
 }
 
 describe('sdk examples', () => {
@@ -165,23 +197,20 @@ describe('sdk examples', () => {
     expect(members.filter((member) => !documented.has(member))).toEqual([]);
   });
 
-  it.each(EXAMPLES.map((example, index) => [`${example.file}:${example.line} ${example.owner.slice(0, 60)}`, example, index] as const))(
-    'sdk examples: %s runs and asserts',
-    async (_name, example, index) => {
-      const file = await moduleFor(example, index);
-      const cluster = await FakeCluster.start();
-      try {
-        const { assert, count } = countingAssert();
-        const tokenFor = (participant: string, role: Role = 'participant', session = 'standup'): string =>
-          cluster.conference.issueToken({ participant, session, role });
-        const env = { serverUrl: cluster.primary.url, secondaryUrl: cluster.secondary.url, token: tokenFor('ada', 'host'), tokenFor, assert, WebSocket };
-        const run = ((await import(pathToFileURL(file).href)) as { default: (env: unknown) => Promise<void> }).default;
-        await run(env);
-        expect(count(), 'the example asserts nothing').toBeGreaterThan(0);
-        expect(await untilNoConnections(cluster, 2_000), 'the example leaves connections open').toBe(0);
-      } finally {
-        await cluster.stop();
-      }
-    },
+  const cases = EXAMPLES.flatMap((example, index) =>
+    (['fake', 'real'] as const).map((backend) => [`${example.file}:${example.line} ${example.owner.slice(0, 50)}`, backend, example, index] as const),
   );
+  it.each(cases)('sdk examples: %s runs and asserts against the %s server', async (_name, backendName, example, index) => {
+    const file = await moduleFor(example, index);
+    const backend = await BACKENDS[backendName]();
+    try {
+      const { assert, count } = countingAssert();
+      const run = ((await import(pathToFileURL(file).href)) as { default: (env: unknown) => Promise<void> }).default;
+      await run({ ...backend.env, assert, WebSocket });
+      expect(count(), 'the example asserts nothing').toBeGreaterThan(0);
+      expect(await untilNoConnections(backend, 2_000), 'the example leaves connections open').toBe(0);
+    } finally {
+      await backend.stop();
+    }
+  });
 });

@@ -144,7 +144,7 @@ function planMemberCommand(c: Context, command: Command): Plan {
       if (c.role !== 'host') return refuse('forbidden', `a ${c.role} may not change settings`);
       return plan({ key: keys.settings(session), value: json({ ...c.settings, ...command.settings }) });
     case 'set_engine':
-      if (c.role !== 'host') return refuse('forbidden', `a ${c.role} may not set the engine`);
+      if (!actor.service) return refuse('forbidden', 'set_engine is sent by service actors only, not by a participant');
       return plan({ key: keys.engine(session), value: json({ engine: command.engine }) });
     case 'end':
       return c.role === 'host' ? plan(phase(c, 'ended')) : refuse('forbidden', `a ${c.role} may not end the session`);
