@@ -61,14 +61,20 @@ export interface ClientSettings extends BackoffSettings {
   readonly pongTimeoutMs: number;
 }
 
-/** Defaults: a 100 ms first retry doubling to 5 s (a killed primary's successor is up within ~1 s, DESIGN.md §4). */
+/**
+ * Defaults, and where they come from:
+ * - retries: 100 ms doubling to 5 s, half of it random (a killed primary's successor is up within ~1 s, DESIGN.md §4);
+ * - commandTimeoutMs 10 s: far inside the server's dedupe window (dedupeTtlMs, 5 min), so a resend is always recognised;
+ * - subscriptionsMax 16: the server's subscriptionsPerConnectionMax (beyond it the server refuses without naming the session);
+ * - pendingCommandsMax 128: a reconnect resends them all at once with the subscriptions, and 16 + 128 stays within the server's messageBurst (200).
+ */
 export const CLIENT_DEFAULTS: ClientSettings = {
   backoffMsInitial: 100,
   backoffMsMax: 5_000,
   backoffJitter: 0.5,
   commandTimeoutMs: 10_000,
-  pendingCommandsMax: 256,
-  subscriptionsMax: 256,
+  pendingCommandsMax: 128,
+  subscriptionsMax: 16,
   connectTimeoutMs: 5_000,
   pingIntervalMs: 15_000,
   pongTimeoutMs: 10_000,
