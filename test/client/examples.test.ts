@@ -1,4 +1,5 @@
-/** Every `@example` in src/client/*.ts runs here, as written, twice: against a
+/** Every `@example` in src/client/*.ts, and every ```ts block of docs/SDK.md,
+ *  runs here as written, twice: against a
  *  fresh fake cluster (the protocol as the SDK reads it) and against the real
  *  server (src/server, a primary and a secondary over memory nodes). Each
  *  becomes a module with the SDK's exports, `assert` (counting: an example
@@ -18,7 +19,9 @@ import { MemoryStateNode } from '../../src/server/state-node.ts';
 import { FakeCluster } from '../support/fake-conference-server.ts';
 import { mintToken, startReal } from '../support/real-server.ts';
 
-const CLIENT_DIR = fileURLToPath(new URL('../../src/client/', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLIENT_DIR = path.join(ROOT, 'src/client');
+const GUIDE = 'docs/SDK.md';
 /** Not part of the browser SDK: the Node client of the binary element API, documented in docs/PROTOCOL.md. */
 const NOT_SDK = new Set(['element-client.ts']);
 const SDK_FILES = readdirSync(CLIENT_DIR)
@@ -27,6 +30,8 @@ const SDK_FILES = readdirSync(CLIENT_DIR)
 
 interface Example {
   readonly file: string;
+  /** What the example's relative imports are relative to: src/client for doc comments, the repository for the guide. */
+  readonly baseDir: string;
   readonly line: number;
   /** The declaration the doc comment belongs to. */
   readonly owner: string;
@@ -65,11 +70,22 @@ function examplesOf(block: DocBlock): string[] {
   return out;
 }
 
-const EXAMPLES: Example[] = SDK_FILES.flatMap((file) =>
-  docBlocks(readFileSync(path.join(CLIENT_DIR, file), 'utf8')).flatMap((block) =>
-    examplesOf(block).map((code) => ({ file, line: block.line, owner: block.owner, code })),
+/** The guide's code blocks whose info string is exactly `ts` (`ts no-run` ones only illustrate). */
+function guideBlocks(markdown: string): Example[] {
+  return [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => {
+    const line = markdown.slice(0, match.index).split('\n').length;
+    return { file: GUIDE, baseDir: ROOT, line, owner: match[1]!.split('\n').find((l) => !l.startsWith('import '))!.trim(), code: match[1]!.trim() };
+  });
+}
+
+const EXAMPLES: Example[] = [
+  ...SDK_FILES.flatMap((file) =>
+    docBlocks(readFileSync(path.join(CLIENT_DIR, file), 'utf8')).flatMap((block) =>
+      examplesOf(block).map((code) => ({ file, baseDir: CLIENT_DIR, line: block.line, owner: block.owner, code })),
+    ),
   ),
-);
+  ...guideBlocks(readFileSync(path.join(ROOT, GUIDE), 'utf8')),
+];
 
 const workDir = mkdtempSync(path.join(fileURLToPath(new URL('.', import.meta.url)), '.examples-run-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
@@ -96,7 +112,7 @@ async function moduleFor(example: Example, index: number): Promise<string> {
   const body = lines.filter((line) => !line.startsWith('import '));
   const own = importedNames(importLines);
   const hoisted = importLines.map((line) =>
-    line.replace(/from '(\.{1,2}\/[^']+)'/, (_, specifier: string) => `from '${pathToFileURL(path.resolve(CLIENT_DIR, specifier)).href}'`),
+    line.replace(/from '(\.{1,2}\/[^']+)'/, (_, specifier: string) => `from '${pathToFileURL(path.resolve(example.baseDir, specifier)).href}'`),
   );
   const scope: string[] = [];
   const seen = new Set(own);
@@ -115,7 +131,7 @@ async function moduleFor(example: Example, index: number): Promise<string> {
     ...body.map((line) => `  ${line}`),
     '}',
   ].join('\n');
-  const file = path.join(workDir, `${example.file.replace(/\.ts$/, '')}-${index}.example.ts`);
+  const file = path.join(workDir, `${path.basename(example.file).replace(/\.(ts|md)$/, '')}-${index}.example.ts`);
   writeFileSync(file, source);
   return file;
 }
@@ -173,8 +189,9 @@ async function untilNoConnections(backend: Backend, timeoutMs: number): Promise<
 }
 
 describe('sdk examples', () => {
-  it('sdk examples: there are examples in every SDK file', () => {
-    for (const file of SDK_FILES) expect(EXAMPLES.some((e) => e.file === file), file).toBe(true);
+  it('sdk examples: there are examples in every SDK file and in the guide', () => {
+    for (const file of [...SDK_FILES, GUIDE]) expect(EXAMPLES.some((e) => e.file === file), file).toBe(true);
+    expect(EXAMPLES.filter((e) => e.file === GUIDE).length).toBeGreaterThanOrEqual(5);
   });
 
   it('sdk examples: every exported function and class has an @example', () => {
