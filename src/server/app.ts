@@ -87,17 +87,18 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   const epochTimer = setInterval(() => hub.checkEpoch(), config.epochCheckIntervalMs);
   epochTimer.unref();
 
+  // WebSocket connections first (the HTTP server's close waits for every socket, upgraded ones too), then the rest.
+  app.addHook('preClose', async () => {
+    clearInterval(epochTimer);
+    presence.close();
+    await gateway.close();
+  });
+  app.addHook('onClose', async () => {
+    for (const part of [hub, index, commands]) part.close();
+  });
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closing ??= (async () => {
-      clearInterval(epochTimer);
-      presence.close();
-      await gateway.close();
-      await app.close();
-      for (const part of [hub, index, commands]) part.close();
-    })());
-  app.addHook('onClose', async () => void close());
-  return { app, gateway: gateway, presence, hub, commands, close };
+  const close = (): Promise<void> => (closing ??= app.close());
+  return { app, gateway, presence, hub, commands, close };
 }
 
 function createFastify(config: ServerConfig, logger: pino.Logger): FastifyInstance {

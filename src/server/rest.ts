@@ -94,27 +94,32 @@ async function run(deps: RestDeps, caller: Caller, session: string, requestId: s
 
 const CommandOkSchema = Type.Object({ ok: Type.Literal(true), duplicate: Type.Boolean(), session: Type.Union([SessionViewSchema, Type.Null()]) }, { title: 'CommandOk' });
 
+/** POST /v1/sessions: the caller's own session for a host token, the given or a generated id otherwise. */
+function createSessionRoute(deps: RestDeps): Route {
+  return {
+    method: 'POST', url: '/v1/sessions', operationId: 'createSession', auth: 'token_or_admin',
+    summary: 'Create a session (service token, admin credential, or a host token for that session id); an id is generated if absent.',
+    body: CreateSessionBodySchema,
+    responses: { 201: json('created', CommandOkSchema), 409: json('exists', ErrorBodySchema) },
+    handler: async (request, reply) => {
+      const body = request.body as Static<typeof CreateSessionBodySchema>;
+      const caller = await callerOf(request, deps, 'token_or_admin');
+      if (isRefusal(caller)) return sendRefusal(reply, caller);
+      const own = caller.kind === 'token' && !caller.principal.service ? caller.principal.session : undefined;
+      const session = body.id ?? own ?? `s-${randomBytes(12).toString('base64url')}`;
+      const denied = caller.kind === 'token' ? checkSessionAccess(caller.principal, session) : undefined;
+      if (denied !== undefined) return sendRefusal(reply, denied);
+      const { id: _id, requestId, ...fields } = body;
+      const result = await run(deps, caller, session, requestId, { type: 'create', ...fields });
+      if (result.ok) void reply.header('location', `/v1/sessions/${session}`);
+      return sendResult(reply, deps, session, result, 201);
+    },
+  };
+}
+
 function sessionRoutes(deps: RestDeps): Route[] {
   return [
-    {
-      method: 'POST', url: '/v1/sessions', operationId: 'createSession', auth: 'token_or_admin',
-      summary: 'Create a session (service token, admin credential, or a host token for that session id); an id is generated if absent.',
-      body: CreateSessionBodySchema,
-      responses: { 201: json('created', CommandOkSchema), 409: json('exists', ErrorBodySchema) },
-      handler: async (request, reply) => {
-        const body = request.body as Static<typeof CreateSessionBodySchema>;
-        const caller = await callerOf(request, deps, 'token_or_admin');
-        if (isRefusal(caller)) return sendRefusal(reply, caller);
-        const own = caller.kind === 'token' && !caller.principal.service ? caller.principal.session : undefined;
-        const session = body.id ?? own ?? `s-${randomBytes(12).toString('base64url')}`;
-        const denied = caller.kind === 'token' ? checkSessionAccess(caller.principal, session) : undefined;
-        if (denied !== undefined) return sendRefusal(reply, denied);
-        const { id: _id, requestId, ...fields } = body;
-        const result = await run(deps, caller, session, requestId, { type: 'create', ...fields });
-        if (result.ok) void reply.header('location', `/v1/sessions/${session}`);
-        return sendResult(reply, deps, session, result, 201);
-      },
-    },
+    createSessionRoute(deps),
     {
       method: 'GET', url: '/v1/sessions/:id', operationId: 'getSession', auth: 'token_or_admin', summary: 'The session as a view.',
       params: SessionParamsSchema,

@@ -194,6 +194,7 @@ export class Connection implements HubSubscriber {
     const limits = this.context.limits;
     const error = refusal('rate_limited', `more than ${limits.messagesPerSecond} messages/s (burst ${limits.messageBurst}); slow down`);
     if (message.type === 'command') this.#result(message.id, { ok: false, duplicate: false, error });
+    else if (message.type === 'subscribe') this.#refuseSubscribe(message.session, error);
     else this.#error(error);
   }
 
@@ -234,19 +235,26 @@ export class Connection implements HubSubscriber {
   #subscribe(session: string, resume: Extract<ClientMessage, { type: 'subscribe' }>['resume']): void {
     const principal = this.#principal!;
     const denied = checkSessionAccess(principal, session);
-    if (denied !== undefined) return this.#error(denied);
+    if (denied !== undefined) return this.#refuseSubscribe(session, denied);
     if (!principal.service && this.context.refusedFrom(session, principal.participant)) {
-      return this.#error(refusal('forbidden', `participant ${JSON.stringify(principal.participant)} was removed from session ${JSON.stringify(session)}`));
+      return this.#refuseSubscribe(session, refusal('forbidden', `participant ${JSON.stringify(principal.participant)} was removed from session ${JSON.stringify(session)}`));
     }
     if (this.#subscriptions.has(session)) this.context.hub.unsubscribe(session, this); // a re-subscribe starts over
     else {
       if (this.#subscriptions.size >= this.context.limits.subscriptionsPerConnectionMax) {
-        return this.#error(refusal('too_many_subscriptions', `this connection follows ${this.#subscriptions.size} sessions; the limit is ${this.context.limits.subscriptionsPerConnectionMax}`));
+        const limit = this.context.limits.subscriptionsPerConnectionMax;
+        return this.#refuseSubscribe(session, refusal('too_many_subscriptions', `this connection follows ${this.#subscriptions.size} sessions; the limit is ${limit}`));
       }
       this.#subscriptions.add(session);
       this.context.attach(this, session);
     }
     for (const text of this.context.hub.subscribe(session, this, resume)) this.send(text);
+  }
+
+  /** A refused subscribe: the error, then `unsubscribed` naming the session, so a client knows which subscription ended. */
+  #refuseSubscribe(session: string, error: Refusal): void {
+    this.#error(error);
+    this.send(JSON.stringify({ type: 'unsubscribed', session, reason: error.code } satisfies ServerMessage));
   }
 
   #unsubscribe(session: string): void {

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { ServerMessage } from '../../src/conference/api.ts';
+import { MemoryStateNode } from '../../src/server/state-node.ts';
 import { TestClient, createSession, eventually, listeningServer, token } from './support.ts';
 
 let close: (() => Promise<void>) | undefined;
@@ -136,6 +137,7 @@ describe('ws: subscribe, deltas, resume', () => {
     const alice = await welcomed(started.url, 'alice', 's1');
     alice.send({ type: 'subscribe', session: 's2' });
     expect(await alice.next((m) => m.type === 'error')).toMatchObject({ code: 'wrong_session', fatal: false });
+    expect(await alice.next((m) => m.type === 'unsubscribed')).toEqual({ type: 'unsubscribed', session: 's2', reason: 'wrong_session' });
     expect(await alice.command('s2', 'x', { type: 'join', name: 'A' })).toMatchObject({ ok: false, code: 'wrong_session' });
     expect(started.commands.view('s2')!.participants).toEqual([]);
   });
@@ -155,6 +157,21 @@ describe('ws: subscribe, deltas, resume', () => {
     expect(kickedDelta).toBeGreaterThanOrEqual(0);
     guest.send({ type: 'subscribe', session: 's1' });
     expect(await guest.next((m) => m.type === 'error')).toMatchObject({ code: 'forbidden' });
+    expect(await guest.next((m) => m.type === 'unsubscribed')).toEqual({ type: 'unsubscribed', session: 's1', reason: 'forbidden' });
+  });
+});
+
+describe('ws: on a secondary', () => {
+  it('ws: a secondary welcomes, serves subscriptions from its store, and answers commands not_primary with the primary URL', async () => {
+    const node = new MemoryStateNode({ nodeId: 2, role: 'secondary', epoch: 3, primaryUrl: 'http://127.0.0.1:7000' });
+    node.store.apply('s/s1/meta', { title: 'T', organizer: 'o', createdAtMs: 1, scheduledAtMs: null }, 4096 * 10);
+    const started = await server({ node });
+    const client = await connected(started.url);
+    client.send({ type: 'hello', token: await token({ sub: 'a', session: 's1' }), protocol: 1 });
+    expect(await client.next((m) => m.type === 'welcome')).toMatchObject({ node: { role: 'secondary', epoch: 3, primaryUrl: 'http://127.0.0.1:7000' } });
+    client.send({ type: 'subscribe', session: 's1' });
+    expect((await client.next<'snapshot'>((m) => m.type === 'snapshot')).elements.map((e) => e.key)).toEqual(['s/s1/meta']);
+    expect(await client.command('s1', 'j', { type: 'join', name: 'A' })).toEqual({ type: 'result', id: 'j', ok: false, code: 'not_primary', message: expect.any(String), primaryUrl: 'http://127.0.0.1:7000' });
   });
 });
 
