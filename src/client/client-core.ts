@@ -128,6 +128,8 @@ const AUTH_REFUSED_CODES: ReadonlySet<string> = new Set(['unauthenticated', 'tok
  * `commandTimeoutMs`. (`internal` is a server bug: reported, not retried.)
  */
 const TRANSIENT_COMMAND_CODES: ReadonlySet<string> = new Set(['stale', 'queue_full', 'unavailable', 'rate_limited']);
+/** `unsubscribed` reasons that pass (a refused subscribe names its code): subscribe again after a backoff. */
+const TRANSIENT_UNSUBSCRIBE_REASONS: ReadonlySet<string> = new Set(['rate_limited']);
 const PROTOCOL_REFUSED_CODE = 'unsupported_protocol';
 const KEEPALIVE_ID_PREFIX = 'keepalive-';
 
@@ -292,6 +294,9 @@ export class ClientCore {
       this.#keepalive(socket, nowMs);
     }
     if (socket !== undefined && this.#socket === socket && socket.welcomed) {
+      for (const stream of this.#streams.values()) {
+        if (stream.resubscribeAtMs !== undefined && stream.resubscribeAtMs <= nowMs) this.#subscribeIfConnected(stream);
+      }
       for (const command of this.#pending.unsent(nowMs)) this.#sendCommand(socket, command.id);
     }
     for (const command of this.#pending.expire(nowMs)) {
@@ -382,6 +387,7 @@ export class ClientCore {
       socket !== undefined ? this.#keepaliveDeadlineMs(socket) : undefined,
       this.#pending.earliestDeadlineMs(),
       socket?.welcomed ? this.#pending.earliestRetryMs() : undefined,
+      socket?.welcomed ? this.#earliestResubscribeMs() : undefined,
     ].filter((deadline): deadline is number => deadline !== undefined);
     return deadlines.length === 0 ? undefined : Math.min(...deadlines);
   }
@@ -444,6 +450,16 @@ export class ClientCore {
     this.#retryAtMs = nowMs + delayMs;
     const state = this.#lastWelcomedUrl === undefined ? 'connecting' : 'reconnecting';
     this.#setStatus({ state, node: null, attempt: this.#attempt, lastError: problem });
+  }
+
+  /** At most subscriptionsMax streams: a scan is cheap. */
+  #earliestResubscribeMs(): number | undefined {
+    let earliest: number | undefined;
+    for (const stream of this.#streams.values()) {
+      const atMs = stream.resubscribeAtMs;
+      if (atMs !== undefined && (earliest === undefined || atMs < earliest)) earliest = atMs;
+    }
+    return earliest;
   }
 
   #keepaliveDeadlineMs(socket: Socket): number | undefined {
@@ -550,6 +566,10 @@ export class ClientCore {
         return;
       }
       case 'unsubscribed':
+        if (stream.state === 'subscribing' && TRANSIENT_UNSUBSCRIBE_REASONS.has(message.reason)) {
+          stream.handleRefusedForNow(nowMs + reconnectDelayMs(stream.refusals, this.settings, this.#random));
+          return;
+        }
         stream.handleUnsubscribed(message.reason);
         this.#push(this.#events, { type: 'unsubscribed', session: message.session, reason: message.reason });
         return;

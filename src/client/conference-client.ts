@@ -688,8 +688,10 @@ export class ConferenceSession {
 
   /**
    * Calls `listener` when the subscription ends without `close()`: the
-   * participant was kicked or denied (the server's reason), or the token is
-   * for another session (`wrong_session`, decided by the SDK at connect).
+   * participant was kicked or denied, or the server refused the subscribe
+   * (its code: `forbidden`, `too_many_subscriptions`…; `rate_limited` is
+   * retried instead), or the token is for another session (`wrong_session`,
+   * decided by the SDK at connect).
    * The mirror keeps the last state; reconnects do not resubscribe. Returns the function that stops it.
    *
    * @example

@@ -42,6 +42,10 @@ export class SessionStream {
   #position: StreamPosition | undefined = undefined;
   #state: StreamState = 'subscribing';
   #unsubscribedReason: string | null = null;
+  /** Set after a refusal that passes (`rate_limited`): subscribe again at this time. */
+  resubscribeAtMs: number | undefined = undefined;
+  /** Passing refusals in a row (the backoff's exponent); reset by a snapshot or resume. */
+  refusals = 0;
 
   constructor(readonly session: string) {
     this.mirror = new SessionMirror(session);
@@ -70,6 +74,7 @@ export class SessionStream {
   subscribeMessage(): ClientMessage {
     this.#state = 'subscribing';
     this.#unsubscribedReason = null;
+    this.resubscribeAtMs = undefined;
     const position = this.#position;
     return position === undefined ? { type: 'subscribe', session: this.session } : { type: 'subscribe', session: this.session, resume: position };
   }
@@ -80,6 +85,7 @@ export class SessionStream {
     this.mirror.load(message.elements);
     this.#position = { stream: message.stream, seq: message.seq };
     this.#state = 'live';
+    this.refusals = 0;
   }
 
   handleResumed(message: Resumed): ResumedOutcome {
@@ -92,6 +98,7 @@ export class SessionStream {
       return 'resubscribe';
     }
     this.#state = 'live';
+    this.refusals = 0;
     return 'live';
   }
 
@@ -113,5 +120,12 @@ export class SessionStream {
   handleUnsubscribed(reason: string): void {
     this.#state = 'unsubscribed';
     this.#unsubscribedReason = reason;
+  }
+
+  /** The server refused the subscribe for a reason that passes: stay `subscribing`, ask again at `atMs`. */
+  handleRefusedForNow(atMs: number): void {
+    this.#state = 'subscribing';
+    this.resubscribeAtMs = atMs;
+    this.refusals++;
   }
 }

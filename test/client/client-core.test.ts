@@ -282,6 +282,19 @@ describe('sdk core: refusals and protocol errors', () => {
     expect(driver.events).toContainEqual({ type: 'unsubscribed', session: 'elsewhere', reason: 'wrong_session: the token is for session standup, not elsewhere' });
   });
 
+  it('sdk core: unsubscribed after a refused subscribe ends the subscription, except rate_limited, which subscribes again after a backoff', () => {
+    const driver = new Driver({ backoffMsInitial: 100 });
+    driver.core.subscribe('standup');
+    driver.welcome();
+    driver.receive({ type: 'unsubscribed', session: 'standup', reason: 'rate_limited' });
+    expect(driver.core.stream('standup')?.state).toBe('subscribing');
+    driver.tick();
+    expect([driver.nowMs, driver.sent.filter((m) => m.type === 'subscribe').length]).toEqual([100, 2]);
+    driver.receive({ type: 'unsubscribed', session: 'standup', reason: 'too_many_subscriptions' });
+    expect(driver.core.stream('standup')?.state).toBe('unsubscribed');
+    expect(driver.events.filter((e) => e.type === 'unsubscribed')).toEqual([{ type: 'unsubscribed', session: 'standup', reason: 'too_many_subscriptions' }]);
+  });
+
   it('sdk core: a result for an unknown id (answered before, or timed out) changes nothing', () => {
     const driver = new Driver();
     driver.welcome();

@@ -215,6 +215,19 @@ describe('sdk limits', () => {
     await session.waitFor((v) => v.phase === 'locked');
   });
 
+  it('transient: a subscribe refused rate_limited is asked again after a backoff; the session goes live without the application noticing', async () => {
+    const cluster = await startCluster();
+    const token = cluster.conference.issueToken({ participant: 'ada', session: 'standup', role: 'host' });
+    cluster.primary.node.faults.refuseSubscribes = 2;
+    const client = testClient([cluster.primary.url], token);
+    const session = client.session('standup');
+    const ended: string[] = [];
+    session.onUnsubscribed((reason) => ended.push(reason));
+    await until(() => session.state === 'live', 'the third subscribe to succeed');
+    expect(cluster.primary.node.subscribeLog.map((entry) => entry.answer)).toEqual(['refused', 'refused', 'snapshot']);
+    expect(ended).toEqual([]);
+  });
+
   it('timeout: a command with no definite answer within commandTimeoutMs rejects timeout and leaves the queue', async () => {
     const cluster = await startCluster();
     const { client, session } = await liveSession(cluster, { commandTimeoutMs: 150 });

@@ -111,6 +111,8 @@ export interface FakeFaults {
   silent: boolean;
   /** The next n commands are answered `unavailable` without running (no secondary attached, say). */
   unavailable: number;
+  /** The next n subscribes are refused `rate_limited`. */
+  refuseSubscribes: number;
 }
 
 interface SessionStreamState {
@@ -146,7 +148,7 @@ export class FakeNode {
   primaryUrl: string | null = null;
   readonly nodeId: number;
   readonly historyMax: number;
-  readonly faults: FakeFaults = { dropDeltas: 0, duplicateDeltas: 0, holdResults: false, silent: false, unavailable: 0 };
+  readonly faults: FakeFaults = { dropDeltas: 0, duplicateDeltas: 0, holdResults: false, silent: false, unavailable: 0, refuseSubscribes: 0 };
   /** Every command received: id, connection, executed or answered not_primary. Test-only, grows with the test. */
   readonly commandLog: { readonly id: string; readonly connection: number; readonly type: string }[] = [];
   /** Every subscribe: what it asked to resume from and how it was answered. Test-only. */
@@ -312,10 +314,13 @@ export class FakeNode {
   }
 
   #subscribe(connection: FakeConnection, session: string, resume: StreamPosition | undefined): void {
-    if (!this.#mayAccess(connection, session)) {
-      // As the real server: an error that names no session (the SDK refuses such a subscription itself).
+    const refusal = !this.#mayAccess(connection, session) ? 'wrong_session' : this.faults.refuseSubscribes > 0 ? 'rate_limited' : undefined;
+    if (refusal !== undefined) {
+      // As the real server: an error, then `unsubscribed` naming the session with the error's code.
+      if (refusal === 'rate_limited') this.faults.refuseSubscribes--;
       this.subscribeLog.push({ session, resume, answer: 'refused' });
-      return this.#send(connection, { type: 'error', code: 'wrong_session', message: `the token is for session ${connection.claims!.session}`, fatal: false });
+      this.#send(connection, { type: 'error', code: refusal, message: `subscribe to ${session} refused`, fatal: false });
+      return this.#send(connection, { type: 'unsubscribed', session, reason: refusal });
     }
     connection.subscriptions.add(session);
     const stream = this.#streamOf(session);
