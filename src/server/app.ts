@@ -14,6 +14,7 @@ import { AdminCredential, SYSTEM_ACTOR, TokenVerifier } from './auth.ts';
 import { type CommandResult, CommandService } from './command-service.ts';
 import { type ServerConfig, ServerConfigError } from './config.ts';
 import { MemoryCommandDedupe } from './dedupe.ts';
+import { ReplicatedCommandDedupe } from './replicated-dedupe.ts';
 import { DEMO_NOTICE, DemoIssuer, type DemoOptions } from './demo.ts';
 import { type ErrorCode, refusal } from './errors.ts';
 import { Hub } from './hub.ts';
@@ -57,7 +58,8 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   const limits = config.limits;
   const index = new SessionIndex(node);
   const hub = new Hub(node, limits, randomBytes(6).toString('hex'));
-  const dedupe = new MemoryCommandDedupe<CommandResult>({ entriesMax: limits.dedupeEntriesMax, ttlMs: limits.dedupeTtlMs }, clock);
+  const localDedupe = new MemoryCommandDedupe<CommandResult>({ entriesMax: limits.dedupeEntriesMax, ttlMs: limits.dedupeTtlMs }, clock);
+  const dedupe = new ReplicatedCommandDedupe(localDedupe, node, { slots: limits.dedupeSlots, ttlMs: limits.dedupeTtlMs }, clock);
   // The metrics read the gateway at scrape time, after it exists.
   const metrics: ServerMetrics = new ServerMetrics({ node, index, wsConnections: (): number => gateway.connectionCount, subscriptions: () => hub.counts().subscriptions });
   const commands = new CommandService(node, planCommand, dedupe, index, limits, clock, metrics);
@@ -87,7 +89,16 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
     if (path === WS_PATH) gateway.handleUpgrade(request, socket, head);
     else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
-  const epochTimer = setInterval(() => hub.checkEpoch(), config.epochCheckIntervalMs);
+  let wasPrimary = node.status().info.role === 'primary';
+  const epochTimer = setInterval(() => {
+    hub.checkEpoch();
+    const primary = node.status().info.role === 'primary';
+    if (primary && !wasPrimary) {
+      const swept = presence.sweep([...presentMembers(node, commands)]);
+      logger.info({ swept }, 'became primary: members without a connection here are reconnecting until they return or the grace ends');
+    }
+    wasPrimary = primary;
+  }, config.epochCheckIntervalMs);
   epochTimer.unref();
 
   // WebSocket connections first (the HTTP server's close waits for every socket, upgraded ones too), then the rest.
@@ -97,11 +108,20 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
     await gateway.close();
   });
   app.addHook('onClose', async () => {
-    for (const part of [hub, index, commands]) part.close();
+    for (const part of [hub, index, commands, dedupe]) part.close();
   });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= app.close());
   return { app, gateway, presence, hub, commands, close };
+}
+
+/** Every joined or reconnecting member of every session that has not ended. */
+function* presentMembers(node: StateNode, commands: CommandService): Iterable<{ session: string; participant: string }> {
+  for (const session of node.sessionIds()) {
+    const view = commands.view(session);
+    if (view === undefined || view.phase === 'ended') continue;
+    for (const p of view.participants) if (p.presence === 'joined' || p.presence === 'reconnecting') yield { session, participant: p.id };
+  }
 }
 
 function createFastify(config: ServerConfig, logger: pino.Logger): FastifyInstance {

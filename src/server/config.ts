@@ -73,6 +73,8 @@ export interface ServerLimits {
   /** Idempotency window: remembered command outcomes, and for how long. 5 min covers an SDK's retries across a failover. */
   readonly dedupeEntriesMax: number;
   readonly dedupeTtlMs: number;
+  /** Replicated idempotency markers (elements `d/{slot}`): a retry on the other node after a failover finds them. */
+  readonly dedupeSlots: number;
   /** Longest page of GET /v1/admin/sessions. */
   readonly adminListMax: number;
   /** Demo mode: tokens issued live this long, and new sessions remembered for "first joiner is host". */
@@ -112,6 +114,7 @@ export const SERVER_LIMITS_DEFAULT: ServerLimits = {
   sessionQueueLengthMax: 1_000,
   dedupeEntriesMax: 100_000,
   dedupeTtlMs: 5 * 60_000,
+  dedupeSlots: 65_536,
   adminListMax: 1_000,
   demoTokenTtlMs: 12 * 60 * 60_000,
   demoSessionsMax: 10_000,

@@ -58,6 +58,25 @@ export class PresenceTracker {
     this.#timers.set(key, timer);
   }
 
+  /**
+   * This node just became primary: members the old primary counted as
+   * connected may have gone with it. Each present member with no connection
+   * here is treated as if its last connection had just closed: `reconnecting`
+   * now, `left` unless one comes back within the grace period.
+   */
+  sweep(members: Iterable<{ readonly session: string; readonly participant: string }>): number {
+    let swept = 0;
+    for (const { session, participant } of members) {
+      const key = keyOf(session, participant);
+      if ((this.#connections.get(key) ?? 0) > 0 || this.#timers.has(key)) continue;
+      // A detach from a count of one: the same path as a closed connection.
+      this.#connections.set(key, 1);
+      this.detach(session, participant);
+      swept++;
+    }
+    return swept;
+  }
+
   /** Participants in their grace period. */
   get graceCount(): number {
     return this.#timers.size;

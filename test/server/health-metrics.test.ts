@@ -67,7 +67,8 @@ describe('metrics', () => {
     expect(sample(text, 'confstate_participants_present')).toBe(1);
     expect(sample(text, 'confstate_sync_check_in_sync')).toBe(1);
     expect(sample(text, 'confstate_sync_check_age_seconds')).toBe(2.5);
-    expect(sample(text, 'confstate_updates_total{outcome="applied"}')).toBe(7); // 5 for create, 2 for join (participant and role)
+    // 5 for create, 2 for join (participant and role), 1 idempotency marker for the join's command id
+    expect(sample(text, 'confstate_updates_total{outcome="applied"}')).toBe(8);
     expect(sample(text, 'confstate_replication_latency_seconds_count')).toBe(7);
     expect(sample(text, 'confstate_commands_total{type="join",outcome="ok"}')).toBe(1);
     expect(sample(text, 'confstate_commands_total{type="kick",outcome="forbidden"}')).toBe(1);

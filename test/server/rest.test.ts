@@ -115,7 +115,10 @@ describe('rest: idempotency and limits', () => {
     const retry = await command(built.app, 's1', alice, 'hand-1', { type: 'raise_hand' });
     expect(first.json()).toMatchObject({ ok: true, duplicate: false });
     expect(retry.json()).toMatchObject({ ok: true, duplicate: true });
-    expect(writes).toEqual(['s/s1/hand/alice']);
+    // The command's one update, then the replicated marker that it was done (replicated-dedupe.ts).
+    expect(writes).toHaveLength(2);
+    expect(writes[0]).toBe('s/s1/hand/alice');
+    expect(writes[1]).toMatch(/^d\/\d+$/);
     const conflict = await command(built.app, 's1', alice, 'hand-1', { type: 'lower_hand' });
     expect([conflict.statusCode, conflict.json().error.code]).toEqual([409, 'idempotency_conflict']);
   });

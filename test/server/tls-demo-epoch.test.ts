@@ -8,10 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startServer } from '../../src/server/app.ts';
+import { buildServer, startServer } from '../../src/server/app.ts';
+import { serverConfig } from '../../src/server/config.ts';
+import type { NodeInfo } from '../../src/conference/api.ts';
 import { MemoryStateNode } from '../../src/server/state-node.ts';
 import { makeTlsFiles } from '../support/processes.ts';
-import { TestClient, bearer, createSession, listeningServer, testConfig, testServer, token } from './support.ts';
+import { ADMIN, SECRET, TestClient, bearer, createSession, eventually, listeningServer, testConfig, testServer, token } from './support.ts';
 
 let closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -98,5 +100,26 @@ describe('epoch', () => {
     expect(fresh.stream).not.toBe(first.stream);
     expect(fresh.stream).toContain('-e2-');
     expect(fresh.reason).toContain('epoch 2');
+  });
+});
+
+describe('presence after a failover', () => {
+  it('presence: a node that becomes primary marks members with no connection to it reconnecting, then left after the grace', async () => {
+    const node = new MemoryStateNode();
+    const config = serverConfig({ auth: { hs256Secret: SECRET, adminSecret: ADMIN }, limits: { presenceGraceMs: 150 }, epochCheckIntervalMs: 20 });
+    const built = buildServer({ node, config });
+    closers.push(built.close);
+    await createSession(built, 's1');
+    const alice = await token({ sub: 'alice', session: 's1' });
+    const joined = await built.app.inject({ method: 'POST', url: '/v1/sessions/s1/commands', headers: bearer(alice), payload: { id: 'j1', command: { type: 'join', name: 'Alice' } } });
+    expect(joined.statusCode).toBe(200);
+    const presence = (): string | undefined => built.commands.view('s1')?.participants.find((p) => p.id === 'alice')?.presence;
+    expect(presence()).toBe('joined');
+    // The node was secondary for a while (its old primary held alice's connection), then promoted.
+    (node as { info: NodeInfo }).info = { ...node.info, role: 'secondary' };
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    (node as { info: NodeInfo }).info = { ...node.info, role: 'primary', epoch: 2 };
+    await eventually(() => presence() === 'reconnecting', 2000);
+    await eventually(() => presence() === 'left', 2000);
   });
 });
