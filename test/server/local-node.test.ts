@@ -4,41 +4,13 @@
  *  what each store applies. */
 
 import { describe, expect, it } from 'vitest';
-import { LocalNode, type NodeHandle } from '../../src/server/local-node.ts';
+import type { LocalNode } from '../../src/server/local-node.ts';
+import { pairLocalNodes } from '../support/local-nodes.ts';
 import type { Change } from '../../src/server/state-node.ts';
 import { Pair } from '../support/pair-harness.ts';
 
-/** The pair's state machines as the NodeHandle a Replica would give. */
-function handles(pair: Pair): { primary: NodeHandle; secondary: NodeHandle } {
-  return {
-    primary: {
-      store: pair.primaryStore,
-      role: 'primary',
-      epoch: 1,
-      serving: true,
-      inner: pair.primary,
-      options: pair.primary.options,
-      submitLocal: (key, value, onAnswer, nowMs) => pair.primary.submitLocal(key, value, onAnswer, nowMs),
-    },
-    secondary: {
-      store: pair.secondaryStore,
-      role: 'secondary',
-      epoch: 1,
-      serving: false,
-      inner: pair.secondary,
-      options: { nodeId: pair.secondary.options.nodeId, minReplicas: 1 },
-      submitLocal: (_key, _value, onAnswer) => onAnswer('not_primary', 0, 'secondary'),
-    },
-  };
-}
-
 function nodesOf(pair: Pair): { primary: LocalNode; secondary: LocalNode } {
-  const common = { nowMs: () => pair.nowMs, wake: () => undefined };
-  const { primary, secondary } = handles(pair);
-  return {
-    primary: new LocalNode(primary, { ...common, selfUrl: 'http://127.0.0.1:1', peerUrl: 'http://127.0.0.1:2' }),
-    secondary: new LocalNode(secondary, { ...common, selfUrl: 'http://127.0.0.1:2', peerUrl: 'http://127.0.0.1:1' }),
-  };
+  return pairLocalNodes(pair, 'http://127.0.0.1:1', 'http://127.0.0.1:2');
 }
 
 describe('local node', () => {

@@ -6,24 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import type { CommandResult } from '../../src/server/command-service.ts';
 import { MemoryCommandDedupe } from '../../src/server/dedupe.ts';
-import { LocalNode, type NodeHandle } from '../../src/server/local-node.ts';
 import { MARKER_PREFIX, ReplicatedCommandDedupe } from '../../src/server/replicated-dedupe.ts';
+import { pairLocalNodes } from '../support/local-nodes.ts';
 import { Pair } from '../support/pair-harness.ts';
-
-function pairNodes(pair: Pair): { primary: LocalNode; secondary: LocalNode } {
-  const primary: NodeHandle = {
-    store: pair.primaryStore,
-    role: 'primary',
-    epoch: 1,
-    serving: true,
-    inner: pair.primary,
-    options: pair.primary.options,
-    submitLocal: (key, value, onAnswer, nowMs) => pair.primary.submitLocal(key, value, onAnswer, nowMs),
-  };
-  const secondary: NodeHandle = { ...primary, store: pair.secondaryStore, role: 'secondary', serving: false, inner: pair.secondary, submitLocal: (_k, _v, onAnswer) => onAnswer('not_primary', 0, '') };
-  const options = { nowMs: () => pair.nowMs, wake: () => undefined, selfUrl: null, peerUrl: null };
-  return { primary: new LocalNode(primary, options), secondary: new LocalNode(secondary, options) };
-}
 
 /** Runs `promise` while the pair moves frames, like the event loop would. */
 async function settle<T>(pair: Pair, promise: Promise<T>): Promise<T> {
@@ -41,7 +26,7 @@ describe('replicated dedupe', () => {
   it('replicated dedupe: a command done on the primary is a duplicate on the secondary, without running again', async () => {
     const pair = new Pair({ seed: 11 });
     pair.run();
-    const { primary, secondary } = pairNodes(pair);
+    const { primary, secondary } = pairLocalNodes(pair);
     const clock = { nowMs: () => 1_000_000 };
     const onPrimary = new ReplicatedCommandDedupe(new MemoryCommandDedupe({ entriesMax: 100, ttlMs: 60_000 }, clock), primary, { slots: 1024, ttlMs: 60_000 }, clock);
     const onSecondary = new ReplicatedCommandDedupe(new MemoryCommandDedupe({ entriesMax: 100, ttlMs: 60_000 }, clock), secondary, { slots: 1024, ttlMs: 60_000 }, clock);
@@ -64,7 +49,7 @@ describe('replicated dedupe', () => {
   it('replicated dedupe: the marker answers after the in-memory window forgot; failures leave none; markers expire after ttlMs', async () => {
     const pair = new Pair({ seed: 12 });
     pair.run();
-    const { primary } = pairNodes(pair);
+    const { primary } = pairLocalNodes(pair);
     let nowMs = 1_000_000;
     const clock = { nowMs: () => nowMs };
     const dedupe = new ReplicatedCommandDedupe(new MemoryCommandDedupe({ entriesMax: 1, ttlMs: 10 }, clock), primary, { slots: 4096, ttlMs: 60_000 }, clock);

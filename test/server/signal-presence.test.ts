@@ -3,22 +3,11 @@
  *  (last connection gone → reconnecting → left after the grace period; back
  *  in time → joined). Real ws clients on 127.0.0.1. */
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Presence } from '../../src/conference/model.ts';
-import { TestClient, createSession, eventually, listeningServer, token } from './support.ts';
+import { TestClient, createSession, eventually, listeningFixture, token } from './support.ts';
 
-let close: (() => Promise<void>) | undefined;
-const clients: TestClient[] = [];
-afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close();
-  await close?.();
-});
-
-async function server(options: Parameters<typeof listeningServer>[0] = {}) {
-  const started = await listeningServer(options);
-  close = started.close;
-  return started;
-}
+const { server, clients } = listeningFixture();
 
 /** A member: welcomed, subscribed, joined. */
 async function member(url: string, sub: string, session: string, join = true): Promise<TestClient> {

@@ -2,6 +2,7 @@
  *  app over a MemoryStateNode, and a WebSocket client that queues what it
  *  receives. Everything listens on 127.0.0.1 only, on ephemeral ports. */
 
+import { afterEach } from 'vitest';
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import type { NodeInfo, ServerMessage } from '../../src/conference/api.ts';
@@ -61,6 +62,26 @@ export async function listeningServer(options: TestServerOptions = {}): Promise<
   const node = options.node ?? new MemoryStateNode(options.info);
   const started = await startServer({ node, config: testConfig(options.limits), listen: { host: '127.0.0.1', port: 0 }, ...(options.demo ? { demo: options.demo } : {}) });
   return { ...started, node };
+}
+
+/**
+ * For a test file: `server()` starts a listening server, and every server and
+ * client pushed to `clients` is closed after each test.
+ */
+export function listeningFixture(): { server: typeof listeningServer; clients: TestClient[] } {
+  let close: (() => Promise<void>) | undefined;
+  const clients: TestClient[] = [];
+  afterEach(async () => {
+    for (const client of clients.splice(0)) await client.close();
+    await close?.();
+    close = undefined;
+  });
+  const server = async (options: TestServerOptions = {}): ReturnType<typeof listeningServer> => {
+    const started = await listeningServer(options);
+    close = started.close;
+    return started;
+  };
+  return { server, clients };
 }
 
 /** Creates a session through REST as the admin; throws unless it worked. */

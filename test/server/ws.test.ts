@@ -3,24 +3,13 @@
  *  results, the invalid-message policy, rate limits, the connection limit,
  *  slow consumers, and members removed from a session. */
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { ServerMessage } from '../../src/conference/api.ts';
 import { MemoryStateNode } from '../../src/server/state-node.ts';
-import { TestClient, createSession, eventually, listeningServer, token } from './support.ts';
+import { TestClient, createSession, eventually, listeningFixture, token } from './support.ts';
 
-let close: (() => Promise<void>) | undefined;
-const clients: TestClient[] = [];
-afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close();
-  await close?.();
-});
-
-async function server(options: Parameters<typeof listeningServer>[0] = {}) {
-  const started = await listeningServer(options);
-  close = started.close;
-  return started;
-}
+const { server, clients } = listeningFixture();
 
 async function welcomed(url: string, sub: string, session: string, role: 'host' | 'participant' | 'moderator' | 'viewer' = 'participant'): Promise<TestClient> {
   const client = await TestClient.welcomed(url, await token({ sub, session, role }));
