@@ -158,6 +158,8 @@ export class Primary extends NodeBase {
   readonly answerCounts = new Map<string, number>();
   /** Waiting on-demand checks when none could start yet. */
   readonly #waitingChecks: { requester: Requester; repair: boolean }[] = [];
+  /** Why client writes are refused `unavailable` for now; undefined while serving. */
+  #writesHeldReason: string | undefined = undefined;
 
   constructor(store: ElementStore, env: NodeEnvironment, options: PrimaryOptions, nowMs: number) {
     super(store, env, options.limits.frameBytesMax);
@@ -260,6 +262,16 @@ export class Primary extends NodeBase {
     this.#startJob(link, 'check', repair);
     this.#flush(nowMs);
     return true;
+  }
+
+  /**
+   * Refuses client writes `unavailable` with `reason` until called with
+   * undefined. The Replica holds them while it does not yet know whether its
+   * peer is primary at a newer epoch, so a restarted old primary never
+   * acknowledges a write beside the promoted one.
+   */
+  holdWrites(reason: string | undefined): void {
+    this.#writesHeldReason = reason;
   }
 
   /** Drops all in-flight work (shutdown): every waiting request is answered unavailable. */
@@ -425,6 +437,7 @@ export class Primary extends NodeBase {
       const problem = this.#valueProblem(m);
       if (problem !== undefined) return reply('rejected', 0, `invalid_value: ${problem}`);
     }
+    if (this.#writesHeldReason !== undefined) return reply('unavailable', 0, this.#writesHeldReason);
     const link = this.#link;
     if (this.options.minReplicas > 0 && link === undefined) {
       return reply('unavailable', 0, 'no_secondary: no secondary is attached and minReplicas is 1');
