@@ -13,8 +13,9 @@
  *  - Limits: at most `pendingMax` updates wait (more are refused queue_full at
  *    once); each is answered `timeout` at `updateDeadlineMs` (outcome unknown);
  *    a connection that leaves an update unanswered for `attemptTimeoutMs` is
- *    given up as dead (a hung or partitioned node); reconnects back off from
- *    `reconnectDelayMsMin` doubling to `reconnectDelayMsMax`. */
+ *    given up as dead (a hung or partitioned node); after each round of
+ *    addresses that all failed, reconnects pause from `reconnectDelayMsMin`
+ *    doubling to `reconnectDelayMsMax`. */
 
 import { performance } from 'node:perf_hooks';
 import { HybridClock, NODE_ID_MAX, type Timestamp } from '../core/clock.ts';
@@ -37,9 +38,9 @@ export interface FailoverElementClientOptions {
   readonly attemptTimeoutMs?: number;
   /** Updates waiting for an answer; beyond it, queue_full at once (default 1024). */
   readonly pendingMax?: number;
-  /** First pause before reconnecting after a failure; doubles per failure in a row (default 10). */
+  /** First pause after a round of addresses that all failed; doubles per such round in a row (default 10). */
   readonly reconnectDelayMsMin?: number;
-  /** Longest pause between reconnects (default 100: a failover is noticed within a tenth of a second). */
+  /** Longest pause between rounds (default 100: a promoted node is found within a tenth of a second). */
   readonly reconnectDelayMsMax?: number;
   /** TCP connect plus handshake, per address tried (default 1000). */
   readonly connectTimeoutMs?: number;
@@ -106,7 +107,7 @@ export class FailoverElementClient {
   #currentAddress = '';
   #connecting = false;
   #addressIndex = 0;
-  /** Connection failures in a row: the reconnect backoff. Reset by an answer that shows progress. */
+  /** Connections failed or given up in a row: the reconnect backoff. Reset by an answer that shows progress. */
   #failures = 0;
   #lastConnectProblem = '';
   #ticker: NodeJS.Timeout | undefined = undefined;
@@ -253,7 +254,9 @@ export class FailoverElementClient {
     this.#connecting = true;
     try {
       while (this.#wantsConnection()) {
-        if (this.#failures > 0) await sleep(this.#backoffMs());
+        // A pause after each round of failures, not after each address: a node just promoted is found at once.
+        const rounds = this.#failures / this.#options.addresses.length;
+        if (rounds > 0 && Number.isInteger(rounds)) await sleep(this.#backoffMs(rounds));
         if (!this.#wantsConnection()) break;
         const address = this.#options.addresses[this.#addressIndex]!;
         const text = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
@@ -303,10 +306,11 @@ export class FailoverElementClient {
     return undefined;
   }
 
-  #backoffMs(): number {
+  /** The pause after `rounds` rounds of failed connections in a row: doubling from the minimum to the maximum. */
+  #backoffMs(rounds: number): number {
     const min = this.#options.reconnectDelayMsMin ?? 10;
     const max = this.#options.reconnectDelayMsMax ?? 100;
-    return Math.min(max, min * 2 ** Math.min(this.#failures - 1, 20));
+    return Math.min(max, min * 2 ** Math.min(rounds - 1, 20));
   }
 
   /** Resolves with the next primary connection, or undefined at `deadlineMs` or on close. */
