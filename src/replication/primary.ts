@@ -13,7 +13,8 @@
  *  - A secondary that attaches reports its digest root. Equal: streaming at
  *    once. Empty: it is sent every element (a snapshot, in chunks, while
  *    writes continue). Otherwise the digests are drilled down and only the
- *    differing keys are sent or fetched (newer timestamp wins).
+ *    differing keys are sent or fetched (newer timestamp wins). Live units
+ *    wait during that comparison: the secondary may hold newer elements.
  *  - Sync check: the same drill-down, reporting `in-sync` or the differing
  *    keys with both timestamps, and repairing them. Keys with an update in
  *    flight are skipped: their difference is the replication itself. */
@@ -538,7 +539,11 @@ export class Primary extends NodeBase {
     if (link === undefined || link.phase === 'negotiating') return;
     const { windowElementsMax, windowBytesMax } = this.options.limits;
     const open = (): boolean => link.inFlightCount < windowElementsMax && link.inFlightBytes < windowBytesMax;
-    while (link.pendingCount > 0 && open()) {
+    // During a digest catch-up the secondary may hold newer elements than this store (a restarted
+    // primary, a merge after serving alone): live units wait until those are copied here, so each is
+    // judged against the newer of both stores (stale, W5) and none slips past the comparison.
+    const holdUnits = link.job?.purpose === 'catch_up';
+    while (!holdUnits && link.pendingCount > 0 && open()) {
       const elements: WireElement[] = [];
       const firstSeq = link.nextSeq;
       while (link.pendingCount > 0 && elements.length < this.#perFrame && open()) {
@@ -652,7 +657,9 @@ export class Primary extends NodeBase {
     const local: { key: string; ts: Timestamp }[] = [];
     for (const bucket of job.buckets.splice(0, answered)) local.push(...this.store.bucketElements(bucket));
     for (const difference of compareBucket(local, pairs)) {
-      if (this.gate.isBusy(difference.key)) continue;
+      // A check skips keys in flight: their difference is the replication itself. A catch-up holds
+      // live units back (see #flush), so every difference it finds is real and is repaired.
+      if (job.purpose === 'check' && this.gate.isBusy(difference.key)) continue;
       job.differences.push(difference);
     }
     if (job.buckets.length > 0) return this.#requestBuckets(link, job);
@@ -683,7 +690,8 @@ export class Primary extends NodeBase {
     }
     const asked = new Set(job.fetchKeys.splice(0, this.#perFrame));
     for (const element of elements) {
-      if (!asked.has(element.key) || this.gate.isBusy(element.key)) continue;
+      // In a catch-up a busy key's unit is held back: copying the newer element first makes that unit stale, as it is.
+      if (!asked.has(element.key) || (job.purpose === 'check' && this.gate.isBusy(element.key))) continue;
       // A secondary's element from the future is reported, not copied: one bad clock must not drag ours along.
       const problem = this.env.clock.observe(element.ts);
       if (problem !== undefined) {
