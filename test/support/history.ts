@@ -129,7 +129,9 @@ export class Workload {
       const key = keys[i % keys.length]!;
       try {
         const result = await client.get(key);
-        if (result.found && !result.deleted) this.reads.push({ key, ts: result.ts, value: result.value, node: result.answeredBy, epoch: result.epoch, atMs: performance.now() });
+        // Not found reads as ts 0: an element that vanishes after being read went backwards too.
+        const found = result.found && !result.deleted;
+        this.reads.push({ key, ts: found ? result.ts : 0, value: found ? result.value : null, node: result.answeredBy, epoch: result.epoch, atMs: performance.now() });
       } catch {
         // No primary by the deadline: nothing read, nothing to check.
       }
@@ -182,7 +184,7 @@ export function checkHistory(history: readonly Operation[], reads: readonly Read
   for (const [key, holding] of held) if (holding !== undefined) out.push(...phantom(byTs, key, holding.ts, holding.value, 'held'));
   const lastRead = new Map<string, Read>();
   for (const read of reads) {
-    out.push(...phantom(byTs, read.key, read.ts, read.value, `read from ${read.node}`));
+    if (read.ts !== 0) out.push(...phantom(byTs, read.key, read.ts, read.value, `read from ${read.node}`));
     const before = lastRead.get(read.key);
     if (before !== undefined && read.ts < before.ts) {
       out.push({ kind: 'backwards', message: `${read.key} was read at ts ${before.ts} (from ${before.node}, epoch ${before.epoch}), later at ts ${read.ts} (from ${read.node}, epoch ${read.epoch})` });

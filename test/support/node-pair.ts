@@ -19,6 +19,8 @@ export interface NodePairOptions {
   readonly aPeer?: string;
   /** What node b (started as secondary) names as its `--primary` (default a's address): a proxy in front of a. */
   readonly bPrimary?: string;
+  /** Flags for one node only. */
+  readonly only?: Partial<Record<NodeName, readonly string[]>>;
 }
 
 export class NodePair {
@@ -43,8 +45,8 @@ export class NodePair {
     const ports = options.ports ?? (await NodePair.freePorts());
     const common = ['--secret-file', secretFile, '--sync-check-interval-ms', '0', ...(options.common ?? [])];
     const pair = new NodePair(secretFile, secret, ports, {
-      a: { role: 'primary', args: ['--listen', `127.0.0.1:${ports.a}`, '--peer', options.aPeer ?? `127.0.0.1:${ports.b}`, '--node-id', '1', ...common] },
-      b: { role: 'secondary', args: ['--listen', `127.0.0.1:${ports.b}`, '--primary', options.bPrimary ?? `127.0.0.1:${ports.a}`, '--node-id', '2', ...common] },
+      a: { role: 'primary', args: ['--listen', `127.0.0.1:${ports.a}`, '--peer', options.aPeer ?? `127.0.0.1:${ports.b}`, '--node-id', '1', ...common, ...(options.only?.a ?? [])] },
+      b: { role: 'secondary', args: ['--listen', `127.0.0.1:${ports.b}`, '--primary', options.bPrimary ?? `127.0.0.1:${ports.a}`, '--node-id', '2', ...common, ...(options.only?.b ?? [])] },
     });
     await pair.restart('a');
     await pair.restart('b');
