@@ -1,11 +1,13 @@
 /** `npm run bench -- <name>`: runs one benchmark suite, or all with no name. */
 
 import { runCoreBench } from './core.ts';
+import { runFailoverBench } from './failover.ts';
 import { runReplicationBench } from './replication.ts';
 
 const suites: Record<string, () => void | Promise<void>> = {
   core: runCoreBench,
   replication: runReplicationBench,
+  failover: runFailoverBench,
 };
 
 const requested = process.argv.slice(2);

@@ -5,6 +5,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Timestamp } from '../core/clock.ts';
 import type { JsonValue } from '../core/value.ts';
 import { plainValue } from '../core/json-text.ts';
@@ -21,8 +22,11 @@ export interface ElementClientOptions {
   /** Node id this client would stamp its own timestamps with (0..15). */
   readonly nodeId?: number;
   readonly frameBytesMax?: number;
+  /** TCP (or TLS) connect and handshake together (default 5000). */
   readonly connectTimeoutMs?: number;
 }
+
+const CONNECT_TIMEOUT_MS_DEFAULT = 5000;
 
 /** The answer to an update: `applied` (ts = the element's new ts), `stale` (ts = its current ts), or an error code with detail. */
 export interface UpdateResult {
@@ -46,28 +50,52 @@ export interface CheckResult {
 
 type Pending = { resolve: (message: Message) => void; reject: (error: Error) => void };
 
+/** Who answered the handshake: the server's role and epoch when this connection opened. */
+export interface ServerIdentity {
+  readonly role: 'primary' | 'secondary' | 'client';
+  readonly nodeId: number;
+  readonly epoch: number;
+}
+
 export class ElementClient {
+  /** The server as its welcome described it; a role change closes the connection, so it holds for the connection's life. */
+  readonly server: ServerIdentity;
+  /** Resolves with the reason once the connection is gone (closed by either side or failed). */
+  readonly closed: Promise<Error>;
   readonly #socket: net.Socket;
   readonly #decoder: FrameDecoder;
   readonly #pending = new Map<number, Pending>();
   #nextRequestId = 1;
   #closedError: Error | undefined;
   #batch: WireWriter | undefined;
+  #onClosed: (error: Error) => void = () => undefined;
 
-  private constructor(socket: net.Socket, decoder: FrameDecoder) {
+  private constructor(socket: net.Socket, decoder: FrameDecoder, server: ServerIdentity) {
     this.#socket = socket;
     this.#decoder = decoder;
+    this.server = server;
+    this.closed = new Promise((resolve) => (this.#onClosed = resolve));
   }
 
-  /** Connects and authenticates; rejects with the server's reason when refused. */
+  /** Requests sent and not yet answered. */
+  get outstanding(): number {
+    return this.#pending.size;
+  }
+
+  /** Connects and authenticates within connectTimeoutMs; rejects with the server's reason when refused. */
   static async connect(options: ElementClientOptions): Promise<ElementClient> {
+    const startedMs = performance.now();
     const socket = await openSocket(options);
     socket.setNoDelay(true);
+    // A server that accepts and then says nothing (a hung process, a blackhole) must not hold the caller for ever.
+    const handshakeTimeoutMs = Math.max(1, (options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT) - (performance.now() - startedMs));
     const decoder = new FrameDecoder(options.frameBytesMax ?? 4 * 1024 * 1024);
     const handshake = new DialerHandshake({ role: 'client', nodeId: options.nodeId ?? 15, epoch: 0 }, hmacAuthenticator(options.secret), secureRandomBytes(32));
     socket.write(encodeFrame(handshake.start()));
-    await new Promise<void>((resolve, reject) => {
+    const server = await new Promise<ServerIdentity>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`handshake with ${options.host}:${options.port} timed out after ${handshakeTimeoutMs} ms`)), handshakeTimeoutMs);
       const fail = (error: Error): void => {
+        clearTimeout(timer);
         socket.destroy();
         reject(error);
       };
@@ -75,13 +103,20 @@ export class ElementClient {
         const bodies = decoder.push(chunk);
         if (bodies instanceof DecodeError) return fail(bodies);
         for (const body of bodies) {
-          const outcome = handshake.handle(decodeBody(body));
+          let message: Message;
+          try {
+            message = decodeBody(body);
+          } catch (error) {
+            return fail(error as Error);
+          }
+          const outcome = handshake.handle(message);
           for (const reply of outcome.send) socket.write(encodeFrame(reply));
           if (outcome.kind === 'refused') return fail(new Error(`refused (${outcome.code}): ${outcome.reason}`));
           if (outcome.kind === 'open') {
+            clearTimeout(timer);
             socket.off('data', onData);
             socket.off('close', onClose);
-            return resolve();
+            return resolve(outcome.peer);
           }
         }
       };
@@ -90,7 +125,7 @@ export class ElementClient {
       socket.on('close', onClose);
       socket.on('error', () => undefined);
     });
-    const client = new ElementClient(socket, decoder);
+    const client = new ElementClient(socket, decoder, server);
     client.#listen();
     return client;
   }
@@ -169,7 +204,10 @@ export class ElementClient {
   }
 
   #fail(error: Error): void {
-    this.#closedError ??= error;
+    if (this.#closedError === undefined) {
+      this.#closedError = error;
+      this.#onClosed(error);
+    }
     for (const pending of this.#pending.values()) pending.reject(this.#closedError);
     this.#pending.clear();
     this.#socket.destroy();
@@ -185,7 +223,7 @@ function openSocket(options: ElementClientOptions): Promise<net.Socket> {
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`connecting to ${options.host}:${options.port} timed out`));
-    }, options.connectTimeoutMs ?? 5000);
+    }, options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT);
     socket.once(files ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       resolve(socket);

@@ -13,7 +13,8 @@
  *  - A secondary that attaches reports its digest root. Equal: streaming at
  *    once. Empty: it is sent every element (a snapshot, in chunks, while
  *    writes continue). Otherwise the digests are drilled down and only the
- *    differing keys are sent or fetched (newer timestamp wins).
+ *    differing keys are sent or fetched (newer timestamp wins). Live units
+ *    wait during that comparison: the secondary may hold newer elements.
  *  - Sync check: the same drill-down, reporting `in-sync` or the differing
  *    keys with both timestamps, and repairing them. Keys with an update in
  *    flight are skipped: their difference is the replication itself. */
@@ -158,6 +159,8 @@ export class Primary extends NodeBase {
   readonly answerCounts = new Map<string, number>();
   /** Waiting on-demand checks when none could start yet. */
   readonly #waitingChecks: { requester: Requester; repair: boolean }[] = [];
+  /** Why client writes are refused `unavailable` for now; undefined while serving. */
+  #writesHeldReason: string | undefined = undefined;
 
   constructor(store: ElementStore, env: NodeEnvironment, options: PrimaryOptions, nowMs: number) {
     super(store, env, options.limits.frameBytesMax);
@@ -260,6 +263,16 @@ export class Primary extends NodeBase {
     this.#startJob(link, 'check', repair);
     this.#flush(nowMs);
     return true;
+  }
+
+  /**
+   * Refuses client writes `unavailable` with `reason` until called with
+   * undefined. The Replica holds them while it does not yet know whether its
+   * peer is primary at a newer epoch, so a restarted old primary never
+   * acknowledges a write beside the promoted one.
+   */
+  holdWrites(reason: string | undefined): void {
+    this.#writesHeldReason = reason;
   }
 
   /** Drops all in-flight work (shutdown): every waiting request is answered unavailable. */
@@ -425,6 +438,7 @@ export class Primary extends NodeBase {
       const problem = this.#valueProblem(m);
       if (problem !== undefined) return reply('rejected', 0, `invalid_value: ${problem}`);
     }
+    if (this.#writesHeldReason !== undefined) return reply('unavailable', 0, this.#writesHeldReason);
     const link = this.#link;
     if (this.options.minReplicas > 0 && link === undefined) {
       return reply('unavailable', 0, 'no_secondary: no secondary is attached and minReplicas is 1');
@@ -525,7 +539,11 @@ export class Primary extends NodeBase {
     if (link === undefined || link.phase === 'negotiating') return;
     const { windowElementsMax, windowBytesMax } = this.options.limits;
     const open = (): boolean => link.inFlightCount < windowElementsMax && link.inFlightBytes < windowBytesMax;
-    while (link.pendingCount > 0 && open()) {
+    // During a digest catch-up the secondary may hold newer elements than this store (a restarted
+    // primary, a merge after serving alone): live units wait until those are copied here, so each is
+    // judged against the newer of both stores (stale, W5) and none slips past the comparison.
+    const holdUnits = link.job?.purpose === 'catch_up';
+    while (!holdUnits && link.pendingCount > 0 && open()) {
       const elements: WireElement[] = [];
       const firstSeq = link.nextSeq;
       while (link.pendingCount > 0 && elements.length < this.#perFrame && open()) {
@@ -639,7 +657,9 @@ export class Primary extends NodeBase {
     const local: { key: string; ts: Timestamp }[] = [];
     for (const bucket of job.buckets.splice(0, answered)) local.push(...this.store.bucketElements(bucket));
     for (const difference of compareBucket(local, pairs)) {
-      if (this.gate.isBusy(difference.key)) continue;
+      // A check skips keys in flight: their difference is the replication itself. A catch-up holds
+      // live units back (see #flush), so every difference it finds is real and is repaired.
+      if (job.purpose === 'check' && this.gate.isBusy(difference.key)) continue;
       job.differences.push(difference);
     }
     if (job.buckets.length > 0) return this.#requestBuckets(link, job);
@@ -670,7 +690,8 @@ export class Primary extends NodeBase {
     }
     const asked = new Set(job.fetchKeys.splice(0, this.#perFrame));
     for (const element of elements) {
-      if (!asked.has(element.key) || this.gate.isBusy(element.key)) continue;
+      // In a catch-up a busy key's unit is held back: copying the newer element first makes that unit stale, as it is.
+      if (!asked.has(element.key) || (job.purpose === 'check' && this.gate.isBusy(element.key))) continue;
       // A secondary's element from the future is reported, not copied: one bad clock must not drag ours along.
       const problem = this.env.clock.observe(element.ts);
       if (problem !== undefined) {

@@ -50,6 +50,9 @@ export interface RoleChange {
   readonly reason: string;
 }
 
+/** The answer to a write before the first probe: the peer may be primary at a newer epoch. */
+const NOT_PROBED = 'starting: asking the peer whether it is primary at a newer epoch';
+
 /** Why a dial was asked for; `stale`: by a role this node has since left. */
 type Dial = 'link' | 'probe' | 'stale';
 
@@ -122,7 +125,7 @@ export class Replica {
   submitLocal(key: string, value: JsonValue | null, onAnswer: LocalAnswer, nowMs: number): void {
     const inner = this.#inner;
     if (!(inner instanceof Primary)) return onAnswer('not_primary', 0, `this node is the secondary; the primary is ${this.options.peerAddress ?? 'unknown'}`);
-    if (!this.#probed) return onAnswer('unavailable', 0, 'starting: asking the peer whether it is primary at a newer epoch');
+    if (!this.#probed) return onAnswer('unavailable', 0, NOT_PROBED);
     inner.submitLocal(key, value, onAnswer, nowMs);
   }
 
@@ -142,7 +145,7 @@ export class Replica {
     const purpose = this.#dials.shift();
     if (purpose === 'probe') {
       if (!this.#probed) this.#log('info', 'peer unreachable: serving as primary', { peer: this.options.peerAddress, reason });
-      this.#probed = true;
+      this.#markProbed();
       this.#nextProbeMs = nowMs + this.options.timings.probeIntervalMs;
     } else if (purpose === 'link' && this.#inner instanceof Secondary) this.#inner.handleDialFailed(reason, nowMs);
   }
@@ -232,7 +235,7 @@ export class Replica {
     }
     if (inner instanceof Primary && !this.#probed && inner.secondaryState !== 'none') {
       // The peer attached as our secondary: it is not a primary, so nothing to probe for.
-      this.#probed = true;
+      this.#markProbed();
       this.#nextProbeMs = nowMs + this.options.timings.probeIntervalMs;
     }
   }
@@ -274,7 +277,7 @@ export class Replica {
 
   #endProbe(nowMs: number, peer: { role: string; nodeId: number; epoch: number } | undefined): void {
     this.#probe = undefined;
-    this.#probed = true;
+    this.#markProbed();
     this.#nextProbeMs = nowMs + this.options.timings.probeIntervalMs;
     if (peer === undefined || peer.role !== 'primary' || !(this.#inner instanceof Primary)) return;
     const peerWins = peer.epoch > this.#epoch || (peer.epoch === this.#epoch && peer.nodeId < this.options.nodeId);
@@ -282,9 +285,9 @@ export class Replica {
   }
 
   #promote(nowMs: number, reason: string): void {
-    this.#switch(this.#epoch + 1, 'primary', nowMs, reason);
     // It was in sync a moment ago: no probe needed before serving.
     this.#probed = true;
+    this.#switch(this.#epoch + 1, 'primary', nowMs, reason);
     this.#nextProbeMs = nowMs + this.options.timings.probeIntervalMs;
   }
 
@@ -310,9 +313,18 @@ export class Replica {
     this.#log(role === 'primary' ? 'warn' : 'info', role === 'primary' ? 'promoted to primary' : 'demoted to secondary', { epoch, reason });
   }
 
+  /** The first probe answered or failed (or the peer attached as our secondary): writes may be served. */
+  #markProbed(): void {
+    this.#probed = true;
+    if (this.#inner instanceof Primary) this.#inner.holdWrites(undefined);
+  }
+
   #newPrimary(nowMs: number): Primary {
     const o = this.options;
-    return new Primary(this.store, this.#env, { nodeId: o.nodeId, epoch: this.#epoch, minReplicas: o.minReplicas, syncRepair: o.syncRepair, limits: o.limits, timings: o.timings, gate: o.gate }, nowMs);
+    const primary = new Primary(this.store, this.#env, { nodeId: o.nodeId, epoch: this.#epoch, minReplicas: o.minReplicas, syncRepair: o.syncRepair, limits: o.limits, timings: o.timings, gate: o.gate }, nowMs);
+    // Client writes wait for the probe as local ones do (submitLocal).
+    if (!this.#probed) primary.holdWrites(NOT_PROBED);
+    return primary;
   }
 
   #newSecondary(nowMs: number): Secondary {

@@ -253,6 +253,34 @@ describe('replication pair', () => {
     expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
   });
 
+  it('replication: a primary catching up from a secondary that holds newer elements answers an older explicit-ts write stale, and both stores end equal', () => {
+    // A primary restarted empty (or merging after serving alone) learns the secondary's newer elements
+    // through the digest comparison. A write that arrives at any step of that catch-up must be judged
+    // against them: it is stale, and it must not leave this store older than the secondary's.
+    const codes = new Set<string>();
+    for (let steps = 0; steps <= 24; steps++) {
+      const pair = new Pair({ startSecondary: false });
+      const copy = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+      const base = (pair.wallMs - 1_735_689_600_000) * 4096;
+      const newerTs = base - 4096 * 10 + 2;
+      for (let i = 0; i < 50; i++) copy.apply(`s/x/p/${i}`, { i }, newerTs);
+      const client = pair.connectClient('c');
+      pair.run();
+      pair.restartSecondary(copy);
+      pair.run(steps);
+      const id = pair.update(client, 's/x/p/7', { from: 'client' }, base - 4096 * 20 + 3);
+      pair.advance(100);
+      const answer = results(client).get(id)!;
+      codes.add(answer.code);
+      if (answer.code !== 'unavailable') expect(answer, `after ${steps} steps`).toMatchObject({ code: 'stale', ts: newerTs });
+      expect(pair.secondary.state).toBe('in_sync');
+      expect(diffStores(pair.primaryStore, pair.secondaryStore), `after ${steps} steps`).toEqual([]);
+      expect(pair.primaryStore.get('s/x/p/7')?.ts).toBe(newerTs);
+    }
+    // Before the secondary attaches the write is refused (minReplicas 1); during the catch-up it is stale.
+    expect([...codes].sort()).toEqual(['stale', 'unavailable']);
+  });
+
   it('replication: the window is bounded in bytes too: large values wait until earlier ones are acknowledged', () => {
     const pair = new Pair({ limits: { windowBytesMax: 10_000, clientOutstandingMax: 100_000 } });
     const a = pair.connectClient('a');

@@ -3,6 +3,7 @@
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,10 +51,10 @@ export class NodeProcess {
     this.exited = new Promise((resolve) => child.on('exit', (code) => ((this.exitCode = code), resolve())));
   }
 
-  /** Resolves with the first log line (past or future) whose msg matches. */
-  waitFor(msg: string | RegExp, timeoutMs = 15_000): Promise<LogLine> {
+  /** Resolves with the first log line (past or future, from line index `fromLine` on) whose msg matches. */
+  waitFor(msg: string | RegExp, timeoutMs = 15_000, fromLine = 0): Promise<LogLine> {
     const test = (line: LogLine): boolean => (typeof msg === 'string' ? line.msg === msg : msg.test(line.msg));
-    const seen = this.lines.find(test);
+    const seen = this.lines.slice(fromLine).find(test);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.role}: no log line ${String(msg)} within ${timeoutMs} ms; last lines:\n${this.lines.slice(-8).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
@@ -108,6 +109,35 @@ export function spawnNode(role: 'primary' | 'secondary', args: readonly string[]
 export function runCli(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Runs the CLI to completion without blocking this process (its clients and
+ * timers keep running meanwhile, unlike runCli): exit code and output.
+ */
+export function runCliAsync(args: readonly string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    // 'close', not 'exit': the output pipes are read to their end.
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A loopback port free a moment ago: for a node that must come back on the same port after kill -9. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 export async function startPrimary(secretFile: string, extra: readonly string[] = []): Promise<{ node: NodeProcess; port: number }> {
