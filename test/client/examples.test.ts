@@ -23,7 +23,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLIENT_DIR = path.join(ROOT, 'src/client');
 const GUIDE = 'docs/SDK.md';
 /** Not part of the browser SDK: the Node client of the binary element API, documented in docs/PROTOCOL.md. */
-const NOT_SDK = new Set(['element-client.ts']);
+// The Node-only clients of the binary element API are not part of the browser SDK.
+const NOT_SDK = new Set(['element-client.ts', 'failover-element-client.ts']);
 const SDK_FILES = readdirSync(CLIENT_DIR)
   .filter((name) => name.endsWith('.ts') && !NOT_SDK.has(name))
   .sort();
