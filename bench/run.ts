@@ -4,6 +4,7 @@ import { runCoreBench } from './core.ts';
 import { runReplicationBench } from './replication.ts';
 
 const suites: Record<string, () => void | Promise<void>> = {
+  api: async () => (await import('./api.ts')).runApiBench(),
   core: runCoreBench,
   replication: runReplicationBench,
 };

@@ -26,8 +26,9 @@ export async function freePort(): Promise<number> {
 export interface ApiPairOptions {
   /** Extra `confstate` flags for both nodes, e.g. `--api-limits`. */
   readonly nodeArgs?: readonly string[];
-  /** Flags for the primary's `node` itself, e.g. `--cpu-prof`. */
+  /** Flags for each node's `node` itself, e.g. `--cpu-prof` or `--inspect=127.0.0.1:0`. */
   readonly primaryNodeFlags?: readonly string[];
+  readonly secondaryNodeFlags?: readonly string[];
   readonly minReplicas?: 0 | 1;
 }
 
@@ -39,6 +40,9 @@ export interface ApiPair {
   readonly secondaryUrl: string;
   readonly replicationPort: number;
   readonly secretFile: string;
+  /** The replication secret (element API clients) and the HS256 token secret. */
+  readonly secret: Uint8Array;
+  readonly jwtSecret: string;
   /** Signs an HS256 token the pair accepts, valid for an hour. */
   token(participant: string, session: string, role: Role): string;
   /** `confstate check` against the primary: exit code and output. */
@@ -55,7 +59,7 @@ function spawnApiNode(role: 'primary' | 'secondary', nodeFlags: readonly string[
 /** Starts the pair and returns once the secondary is in sync and the primary is ready (minReplicas 1: takes writes). */
 export async function startApiPair(options: ApiPairOptions = {}): Promise<ApiPair> {
   const dir = tempDir();
-  const { path: secretFile } = writeSecret(dir);
+  const { path: secretFile, secret } = writeSecret(dir);
   const jwtSecret = `api-pair-jwt-secret-${Math.random().toString(36).slice(2)}-0123456789abcdef`;
   const jwtFile = join(dir, 'jwt');
   writeFileSync(jwtFile, jwtSecret, { mode: 0o600 });
@@ -65,7 +69,7 @@ export async function startApiPair(options: ApiPairOptions = {}): Promise<ApiPai
   const common = ['--secret-file', secretFile, '--jwt-secret-file', jwtFile, '--min-replicas', String(options.minReplicas ?? 1), '--sync-check-interval-ms', '0', ...(options.nodeArgs ?? [])];
   const primary = spawnApiNode('primary', options.primaryNodeFlags ?? [], [...common, '--listen', `127.0.0.1:${a}`, '--peer', `127.0.0.1:${b}`, '--api-listen', `127.0.0.1:${apiA}`, '--peer-url', secondaryUrl]);
   await primary.waitFor('conference API listening', 30_000);
-  const secondary = spawnApiNode('secondary', [], [...common, '--listen', `127.0.0.1:${b}`, '--primary', `127.0.0.1:${a}`, '--api-listen', `127.0.0.1:${apiB}`, '--peer-url', primaryUrl]);
+  const secondary = spawnApiNode('secondary', options.secondaryNodeFlags ?? [], [...common, '--listen', `127.0.0.1:${b}`, '--primary', `127.0.0.1:${a}`, '--api-listen', `127.0.0.1:${apiB}`, '--peer-url', primaryUrl]);
   await secondary.waitFor('in sync with the primary', 30_000);
   await waitReady(primaryUrl, 15_000);
   return {
@@ -75,6 +79,8 @@ export async function startApiPair(options: ApiPairOptions = {}): Promise<ApiPai
     secondaryUrl,
     replicationPort: a,
     secretFile,
+    secret,
+    jwtSecret,
     token: (participant, session, role) => signHs256(jwtSecret, { sub: participant, session, role }),
     check: () => runCli(['check', '--primary', `127.0.0.1:${a}`, '--secret-file', secretFile]),
     stop: async () => void (await Promise.all([primary.kill('SIGTERM'), secondary.kill('SIGTERM')])),
