@@ -5,6 +5,7 @@ import { runFailoverBench } from './failover.ts';
 import { runReplicationBench } from './replication.ts';
 
 const suites: Record<string, () => void | Promise<void>> = {
+  api: async () => (await import('./api.ts')).runApiBench(),
   core: runCoreBench,
   replication: runReplicationBench,
   failover: runFailoverBench,

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { NODE_ID_MAX } from '../core/clock.ts';
+import { SERVER_LIMITS_DEFAULT, type ServerLimits } from '../server/config.ts';
 import { REPLICATION_LIMITS_DEFAULT, REPLICATION_TIMINGS_DEFAULT, type ReplicationLimits, type ReplicationTimings } from '../replication/config.ts';
 import type { Address, TlsFiles } from '../replication/node-transport.ts';
 
@@ -52,6 +53,8 @@ export interface ApiConfig {
   readonly adminToken: Uint8Array | undefined;
   /** HTTPS / WSS when both are given. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
+  /** Limits that differ from the server's defaults (src/server/config.ts checks their values). */
+  readonly limits: Partial<ServerLimits>;
 }
 
 /** Every setting: its flag, environment variable and config-file field share one name. */
@@ -88,6 +91,7 @@ const SETTINGS = {
   'admin-token-file': { type: 'string', env: 'CONFSTATE_ADMIN_TOKEN_FILE', help: 'file holding the admin bearer credential for /v1/admin (at least 32 bytes)' },
   'api-tls-cert': { type: 'string', env: 'CONFSTATE_API_TLS_CERT', help: 'PEM certificate: serve the API over HTTPS / WSS (with --api-tls-key)' },
   'api-tls-key': { type: 'string', env: 'CONFSTATE_API_TLS_KEY', help: 'PEM private key of --api-tls-cert' },
+  'api-limits': { type: 'string', env: 'CONFSTATE_API_LIMITS', help: 'JSON object of conference API limits to change, e.g. {"messagesPerSecond":1000} (names and defaults: docs/API.md#limits)' },
   'log-level': { type: 'string', env: 'CONFSTATE_LOG_LEVEL', help: 'debug|info|warn|error (default info)' },
   'test-hooks': { type: 'boolean', env: 'CONFSTATE_TEST_HOOKS', help: 'secondary: accept test-only corruption requests (never in production)' },
   config: { type: 'string', env: 'CONFSTATE_CONFIG', help: 'JSON config file with any of these settings (names as here)' },
@@ -259,7 +263,27 @@ function apiConfig(role: 'primary' | 'secondary' | 'check', values: Map<SettingN
     jwt: role === 'check' ? { kind: 'none' } : jwtKeyConfig(values),
     adminToken: adminFile === undefined ? undefined : readSecretFile(adminFile, 'the admin token file'),
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
+    limits: apiLimits(values),
   };
+}
+
+/** `--api-limits`: a JSON object naming only known limits, each a positive integer. */
+function apiLimits(values: Map<SettingName, string | boolean>): Partial<ServerLimits> {
+  const raw = text(values, 'api-limits');
+  if (raw === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigError(`--api-limits must be a JSON object, e.g. {"messagesPerSecond":1000}: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`--api-limits must be a JSON object, got ${raw}`);
+  const known = Object.keys(SERVER_LIMITS_DEFAULT);
+  for (const [name, value] of Object.entries(parsed)) {
+    if (!known.includes(name)) throw new ConfigError(`--api-limits: unknown limit ${JSON.stringify(name)}; known: ${known.join(', ')}`);
+    if (!(Number.isSafeInteger(value) && (value as number) > 0)) throw new ConfigError(`--api-limits: ${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return parsed as Partial<ServerLimits>;
 }
 
 /** Reads the shared secret from a file; refuses short or missing secrets. The secret is never logged. */

@@ -107,6 +107,7 @@ function apiSettings(config: NodeConfig): ServerConfig | undefined {
         jwks: jwt.kind === 'jwks' ? { keySet: jwt.jwks as JsonWebKeySet, algorithms: ['EdDSA', 'RS256'] } : undefined,
         adminSecret: api.adminToken === undefined ? undefined : Buffer.from(api.adminToken).toString('utf8'),
       },
+      limits: api.limits,
       ...(api.tls ? { tls: { certPem: readFileSync(api.tls.certPath, 'utf8'), keyPem: readFileSync(api.tls.keyPath, 'utf8') } } : {}),
     });
   } catch (error) {

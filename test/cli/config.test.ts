@@ -65,6 +65,7 @@ describe('config: defaults', () => {
         jwt: { kind: 'none' },
         adminToken: undefined,
         tls: undefined,
+        limits: {},
       },
     });
     expect(Buffer.from(c.secret).toString('utf8')).toBe(SECRET_TEXT);
@@ -354,6 +355,16 @@ describe('config: the conference API', () => {
     const jwks = { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'abc' }] };
     expect(config('primary', ['--jwks-file', tempFile(JSON.stringify(jwks))]).api.jwt).toEqual({ kind: 'jwks', jwks });
     expect(config('primary', ['--admin-token-file', tempFile('a'.repeat(32))]).api.adminToken).toHaveLength(32);
+  });
+
+  it('config: --api-limits changes only the limits it names; unknown names and non-positive values are refused', () => {
+    expect(config('primary', ['--api-limits', '{"messagesPerSecond":100000,"messageBurst":200000}']).api.limits).toEqual({ messagesPerSecond: 100_000, messageBurst: 200_000 });
+    expect(config('primary', [], { ...ENV, CONFSTATE_API_LIMITS: '{"wsConnectionsMax":20000}' }).api.limits).toEqual({ wsConnectionsMax: 20_000 });
+    expectConfigError(() => config('primary', ['--api-limits', '{"messagesPerSec":1}']), '--api-limits', 'messagesPerSec', 'messagesPerSecond');
+    expectConfigError(() => config('primary', ['--api-limits', '{"messageBurst":0}']), '--api-limits', 'messageBurst', 'positive integer');
+    expectConfigError(() => config('primary', ['--api-limits', '{"messageBurst":1.5}']), 'messageBurst');
+    expectConfigError(() => config('primary', ['--api-limits', '[1]']), '--api-limits', 'JSON object');
+    expectConfigError(() => config('primary', ['--api-limits', '{']), '--api-limits', 'JSON object');
   });
 
   it('config: bad API settings are refused and named', () => {

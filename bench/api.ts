@@ -1,0 +1,362 @@
+/** `npm run bench -- api`: the conference API on a real primary + secondary
+ *  (replication on, minReplicas 1) driven by a forked load generator
+ *  (bench/api-load.ts): acknowledged commands/s and latency at 64 and 256
+ *  WebSocket clients, CPU share per process; then memory per participant per
+ *  store, per idle WebSocket, and one primary holding 100,000 participants with
+ *  5,000 clients connected. Optionally a CPU profile of the primary. */
+
+import { type ChildProcess, fork, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+import { ElementClient } from '../src/client/element-client.ts';
+import { planCommand } from '../src/conference/commands.ts';
+import { SessionMirror } from '../src/conference/mirror.ts';
+import type { Actor, Command, ElementUpdate } from '../src/conference/model.ts';
+import type { JsonValue } from '../src/core/value.ts';
+import { type ApiPair, startApiPair } from '../test/support/api-pair.ts';
+import type { NodeProcess } from '../test/support/processes.ts';
+import { tempDir } from '../test/support/processes.ts';
+import type { LoadAnswer, LoadJob, Member } from './api-load.ts';
+import type { LoadResult } from './load.ts';
+import { formatNumber, machine, median, saveResults, table } from './support.ts';
+
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '64,256').split(',').map(Number);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Clients per session in the throughput runs: several people of one meeting toggling at once, each following the session. */
+const CLIENTS_PER_SESSION = Number(process.env.BENCH_API_PER_SESSION ?? 4);
+/** The issue's capacity goal: 100,000 participants across 10,000 sessions, 5,000 WebSocket clients. */
+const MEMORY_SESSIONS = Number(process.env.BENCH_API_SESSIONS ?? 10_000);
+const MEMORY_PER_SESSION = 10;
+const MEMORY_CLIENTS = Number(process.env.BENCH_API_CLIENTS ?? 5_000);
+/** BENCH_API_PHASES: which parts to run, of `throughput,memory`. */
+const PHASES = (process.env.BENCH_API_PHASES ?? 'throughput,memory').split(',');
+/** BENCH_API_PROFILE=1: one extra run at the highest concurrency with `node --cpu-prof` on the primary. */
+const PROFILE = process.env.BENCH_API_PROFILE === '1';
+/** A load generator sends far more than a browser: the per-connection bucket is raised; presence never times out mid-run. */
+const API_LIMITS = JSON.stringify({ messagesPerSecond: 1_000_000, messageBurst: 1_000_000, presenceGraceMs: 3_600_000 });
+/**
+ * Every bench node: raised API limits, a 20 s link timeout and no failover
+ * (defaults 1 s / 600 ms). On this shared 2-core machine a starved primary
+ * once went silent long enough during the bulk load for the secondary to
+ * promote itself; a failover mid-measurement measures something else.
+ * Steady-state costs do not depend on these timings (heartbeats only fill quiet links).
+ */
+const NODE_ARGS = ['--api-limits', API_LIMITS, '--link-timeout-ms', '20000', '--failover-timeout-ms', '0'];
+
+const LOAD_ENTRY = fileURLToPath(new URL('./api-load.ts', import.meta.url));
+
+/** The forked load generator: one job at a time over IPC. */
+class LoadGenerator {
+  private constructor(readonly child: ChildProcess) {}
+
+  static start(): LoadGenerator {
+    return new LoadGenerator(fork(LOAD_ENTRY, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' }));
+  }
+
+  run(job: LoadJob): Promise<Extract<LoadAnswer, { kind: 'done' }>> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void => reject(new Error(`the load generator exited (${code}) during ${job.kind}`));
+      this.child.once('exit', onExit);
+      this.child.once('message', (answer: LoadAnswer) => {
+        this.child.off('exit', onExit);
+        if (answer.kind === 'error') reject(new Error(`load generator, ${job.kind}: ${answer.message}`));
+        else resolve(answer);
+      });
+      this.child.send(job);
+    });
+  }
+
+  stop(): void {
+    this.child.kill();
+  }
+}
+
+function pidsOf(pair: ApiPair): Record<string, number> {
+  return { primary: pair.primary.child.pid!, secondary: pair.secondary.child.pid! };
+}
+
+interface ThroughputRow {
+  readonly concurrency: number;
+  readonly rounds: LoadResult[];
+  /** The machine's 1-minute load average before and after: other work on a shared machine shows here. */
+  readonly loadAverage: readonly number[];
+}
+
+/** A fresh pair per concurrency; each round uses new sessions and new clients on it. */
+async function benchThroughput(concurrency: number, rounds: number, primaryNodeFlags: readonly string[] = []): Promise<ThroughputRow> {
+  const pair = await startApiPair({ minReplicas: 1, nodeArgs: NODE_ARGS, primaryNodeFlags });
+  const generator = LoadGenerator.start();
+  const results: LoadResult[] = [];
+  const loadAverage = [loadavg()[0]!];
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const job: LoadJob = { kind: 'throughput', url: pair.primaryUrl, jwtSecret: pair.jwtSecret, clients: concurrency, perSession: CLIENTS_PER_SESSION, sessionPrefix: `r${round}`, warmupMs: WARMUP_MS, durationMs: DURATION_MS, pids: pidsOf(pair) };
+      const answer = await generator.run(job);
+      results.push(answer.result!);
+      console.error(`  ${concurrency} clients, round ${round + 1}: ${formatNumber(answer.result!.perSecond)} commands/s, p99 ${answer.result!.p99Ms.toFixed(1)} ms, failed ${answer.result!.failed}`);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the closed clients' presence writes settle
+    }
+  } finally {
+    generator.stop();
+    await pair.stop();
+  }
+  loadAverage.push(loadavg()[0]!);
+  return { concurrency, rounds: results, loadAverage };
+}
+
+/** Milliseconds with two decimals; a dash when nothing was measured. */
+function milliseconds(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(2) : '—';
+}
+
+function throughputRow(row: ThroughputRow): string[] {
+  const pick = (f: (x: LoadResult) => number): number => median(row.rounds.map(f));
+  const cpu = Object.keys(row.rounds[0]!.cpu)
+    .map((name) => `${name} ${Math.round(median(row.rounds.map((x) => x.cpu[name]!)) * 100)}%`)
+    .join(', ');
+  const load = row.loadAverage.map((x) => x.toFixed(1)).join(' → ');
+  const primaryCpuUs = pick((x) => (x.cpu['primary']! * 1e6) / x.perSecond);
+  return [String(row.concurrency), formatNumber(pick((x) => x.perSecond)), formatNumber(primaryCpuUs), milliseconds(pick((x) => x.p50Ms)), milliseconds(pick((x) => x.p99Ms)), milliseconds(pick((x) => x.p999Ms)), String(pick((x) => x.failed)), cpu, load];
+}
+
+// ---------------------------------------------------------------------------
+// Memory: a node's heap and RSS after a full GC, read through its inspector.
+// ---------------------------------------------------------------------------
+
+interface Memory {
+  readonly heapUsedBytes: number;
+  readonly rssBytes: number;
+}
+
+/** Asks a node started with `--inspect=127.0.0.1:0` to collect garbage, then reads process.memoryUsage(). */
+async function memoryOf(node: NodeProcess): Promise<Memory> {
+  const line = await node.waitFor(/^Debugger listening on ws:/);
+  const socket = new WebSocket(line.msg.replace('Debugger listening on ', '').trim());
+  await new Promise((resolve, reject) => (socket.once('open', resolve), socket.once('error', reject)));
+  let nextId = 0;
+  const call = (method: string, params: object = {}): Promise<{ result?: { value?: string } }> =>
+    new Promise((resolve) => {
+      const id = ++nextId;
+      const onMessage = (data: Buffer): void => {
+        const message = JSON.parse(String(data)) as { id?: number; result: { result?: { value?: string } } };
+        if (message.id !== id) return;
+        socket.off('message', onMessage);
+        resolve(message.result);
+      };
+      socket.on('message', onMessage);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  try {
+    // Twice: the first collection may leave weakly held objects for the second.
+    await call('HeapProfiler.collectGarbage');
+    await call('HeapProfiler.collectGarbage');
+    const answer = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
+    const usage = JSON.parse(answer.result!.value!) as { heapUsed: number; rss: number };
+    return { heapUsedBytes: usage.heapUsed, rssBytes: usage.rss };
+  } finally {
+    socket.close();
+  }
+}
+
+/**
+ * The element updates of one session of `perSession` participants, planned by
+ * the domain's own planner: create, then per participant join, publish audio
+ * and video, raise the hand. Keys name session `TEMPLATE`, replaced per session.
+ */
+function templateSession(perSession: number): ElementUpdate[] {
+  const session = 'TEMPLATE';
+  const mirror = new SessionMirror(session);
+  const updates: ElementUpdate[] = [];
+  let ts = 1;
+  const run = (actor: Actor, command: Command): void => {
+    const plan = planCommand(mirror.view(), session, actor, command, 1_700_000_000_000 + ts);
+    if (!plan.ok) throw new Error(`template: ${command.type} by ${actor.id}: ${plan.error.message}`);
+    for (const update of plan.updates) {
+      mirror.apply({ key: update.key, ts: ts++, value: update.value });
+      updates.push(update);
+    }
+  };
+  run({ kind: 'service', id: 'bench', tokenRole: 'host' }, { type: 'create', title: 'A meeting of the memory benchmark', settings: { lobby: false } });
+  for (let p = 0; p < perSession; p++) {
+    const actor: Actor = { kind: 'participant', id: `u${p}`, tokenRole: 'participant' };
+    run(actor, { type: 'join', name: `Participant number ${p}` });
+    run(actor, { type: 'publish_track', kind: 'audio' });
+    run(actor, { type: 'publish_track', kind: 'video' });
+    run(actor, { type: 'raise_hand' });
+  }
+  return updates;
+}
+
+/** Writes every session's elements through the element API (the replicated write path), pipelined over a few connections. */
+async function loadSessions(pair: ApiPair, sessions: number, template: readonly ElementUpdate[]): Promise<number> {
+  const clients = await Promise.all(Array.from({ length: 8 }, () => ElementClient.connect({ host: '127.0.0.1', port: pair.replicationPort, secret: pair.secret })));
+  const lastLines = (): string => [...pair.primary.lines.slice(-5), ...pair.secondary.lines.slice(-5)].map((l) => JSON.stringify(l)).join('\n');
+  let next = 0;
+  const total = sessions * template.length;
+  let failed = 0;
+  await Promise.all(clients.map(async (client) => {
+    const inFlight = new Set<Promise<unknown>>();
+    for (let i = next++; i < total; i = next++) {
+      const update = template[i % template.length]!;
+      const key = update.key.replace('s/TEMPLATE/', `s/m-${Math.floor(i / template.length)}/`);
+      const p = client.update(key, update.value as JsonValue).then(
+        (r) => void (r.code === 'applied' || failed++),
+        (error: unknown) => {
+          throw new Error(`loading ${key}: ${(error as Error).message}; the nodes' last log lines:\n${lastLines()}`);
+        },
+      );
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+      if (inFlight.size >= 256) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  }));
+  for (const client of clients) client.close();
+  if (failed > 0) throw new Error(`${failed} of ${total} element updates were not applied`);
+  return total;
+}
+
+interface MemoryReport {
+  readonly sessions: number;
+  readonly participants: number;
+  readonly elements: number;
+  readonly elementsPerParticipant: number;
+  readonly elementsPerSession: number;
+  readonly primary: { readonly empty: Memory; readonly loaded: Memory; readonly idleClients: Memory; readonly subscribedClients: Memory };
+  readonly secondary: { readonly empty: Memory; readonly loaded: Memory };
+  readonly clients: number;
+  readonly connectedAtEnd: number;
+  /** Commands from the connected clients while the primary holds everything. */
+  readonly probe: LoadResult;
+  readonly fileDescriptorsMax: string;
+  readonly loadAverage: readonly number[];
+}
+
+/** Loads the participants, then connects the clients (idle, then subscribed), measuring after each step; then drives commands. */
+async function benchMemory(): Promise<MemoryReport> {
+  const inspect = ['--inspect=127.0.0.1:0'];
+  const pair = await startApiPair({ minReplicas: 1, nodeArgs: NODE_ARGS, primaryNodeFlags: inspect, secondaryNodeFlags: inspect });
+  const generator = LoadGenerator.start();
+  const loadAverage = [loadavg()[0]!];
+  try {
+    const empty = { primary: await memoryOf(pair.primary), secondary: await memoryOf(pair.secondary) };
+    const template = templateSession(MEMORY_PER_SESSION);
+    console.error(`  loading ${MEMORY_SESSIONS.toLocaleString('en-US')} sessions x ${MEMORY_PER_SESSION} participants (${(MEMORY_SESSIONS * template.length).toLocaleString('en-US')} elements) through the element API...`);
+    const elements = await loadSessions(pair, MEMORY_SESSIONS, template);
+    const loaded = { primary: await memoryOf(pair.primary), secondary: await memoryOf(pair.secondary) };
+    // Client i is participant u{i % 10} of session m-{i / 10}: 500 meetings with everyone connected.
+    const members: Member[] = Array.from({ length: MEMORY_CLIENTS }, (_, i) => ({ session: `m-${Math.floor(i / MEMORY_PER_SESSION)}`, participant: `u${i % MEMORY_PER_SESSION}` }));
+    console.error(`  connecting ${MEMORY_CLIENTS.toLocaleString('en-US')} WebSocket clients...`);
+    await generator.run({ kind: 'connect', url: pair.primaryUrl, jwtSecret: pair.jwtSecret, members });
+    const idleClients = await memoryOf(pair.primary);
+    await generator.run({ kind: 'subscribe' });
+    const subscribedClients = await memoryOf(pair.primary);
+    const probe = await generator.run({ kind: 'probe', workers: Math.min(256, MEMORY_CLIENTS), warmupMs: WARMUP_MS, durationMs: DURATION_MS, pids: pidsOf(pair) });
+    console.error(`  with ${probe.connected} clients connected: ${formatNumber(probe.result!.perSecond)} commands/s, p99 ${milliseconds(probe.result!.p99Ms)} ms`);
+    await generator.run({ kind: 'close' });
+    const participantElements = (template.length - elementsOfCreate(template)) / MEMORY_PER_SESSION;
+    return {
+      sessions: MEMORY_SESSIONS,
+      participants: MEMORY_SESSIONS * MEMORY_PER_SESSION,
+      elements,
+      elementsPerParticipant: participantElements,
+      elementsPerSession: elementsOfCreate(template),
+      primary: { empty: empty.primary, loaded: loaded.primary, idleClients, subscribedClients },
+      secondary: { empty: empty.secondary, loaded: loaded.secondary },
+      clients: MEMORY_CLIENTS,
+      connectedAtEnd: probe.connected!,
+      probe: probe.result!,
+      fileDescriptorsMax: spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim(),
+      loadAverage: [...loadAverage, loadavg()[0]!],
+    };
+  } finally {
+    generator.stop();
+    await pair.stop();
+  }
+}
+
+/** Elements a session has before anyone joins (meta, settings, phase…): the template's keys outside p/role/track/hand. */
+function elementsOfCreate(template: readonly ElementUpdate[]): number {
+  return template.filter((u) => !/^s\/TEMPLATE\/(p|role|track|hand)\//.test(u.key)).length;
+}
+
+function memoryLines(m: MemoryReport): string[] {
+  const per = (after: Memory, before: Memory, count: number, field: keyof Memory): string => formatNumber((after[field] - before[field]) / count);
+  const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  const perParticipant = (node: { empty: Memory; loaded: Memory }): string[] => [per(node.loaded, node.empty, m.participants, 'heapUsedBytes'), per(node.loaded, node.empty, m.participants, 'rssBytes')];
+  return [
+    table(
+      ['measure', 'heap bytes', 'RSS bytes'],
+      [
+        ['per participant, primary (its ' + m.elementsPerParticipant + ' elements + 1/' + MEMORY_PER_SESSION + ' of its session\'s ' + m.elementsPerSession + ')', ...perParticipant(m.primary)],
+        ['per participant, secondary (same)', ...perParticipant(m.secondary)],
+        ['per idle WebSocket connection (hello done), primary', per(m.primary.idleClients, m.primary.loaded, m.clients, 'heapUsedBytes'), per(m.primary.idleClients, m.primary.loaded, m.clients, 'rssBytes')],
+        ['per connection, subscribing added (snapshot sent, presence, stream)', per(m.primary.subscribedClients, m.primary.idleClients, m.clients, 'heapUsedBytes'), per(m.primary.subscribedClients, m.primary.idleClients, m.clients, 'rssBytes')],
+      ],
+    ),
+    '',
+    `primary holding ${m.participants.toLocaleString('en-US')} participants in ${m.sessions.toLocaleString('en-US')} sessions (${m.elements.toLocaleString('en-US')} elements) with ${m.clients.toLocaleString('en-US')} subscribed WebSocket clients: heap ${mib(m.primary.subscribedClients.heapUsedBytes)}, RSS ${mib(m.primary.subscribedClients.rssBytes)} (secondary: heap ${mib(m.secondary.loaded.heapUsedBytes)}, RSS ${mib(m.secondary.loaded.rssBytes)}); ulimit -n ${m.fileDescriptorsMax}`,
+    `meanwhile ${Math.min(256, m.clients)} of them sending commands in closed loops (each session's 10 members follow it: a command's delta goes to 10 clients): ${formatNumber(m.probe.perSecond)} acknowledged commands/s, p50 ${milliseconds(m.probe.p50Ms)} ms, p99 ${milliseconds(m.probe.p99Ms)} ms, ${m.probe.failed} failed; ${m.connectedAtEnd.toLocaleString('en-US')} of ${m.clients.toLocaleString('en-US')} still connected at the end`,
+    `machine load average (1 min) during the memory phase: ${m.loadAverage.map((x) => x.toFixed(1)).join(' → ')}`,
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// Profile: self time per function from a .cpuprofile.
+// ---------------------------------------------------------------------------
+
+interface ProfileNode {
+  readonly id: number;
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+}
+
+/** The functions with the most self time, as shares of all samples. */
+function topFunctions(path: string, count: number): { readonly name: string; readonly selfPercent: number }[] {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const nameOf = new Map(profile.nodes.map((n) => [n.id, `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/(src|node_modules)\//, '$1/')}:${n.callFrame.lineNumber + 1}`]));
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    total += delta;
+    const name = nameOf.get(id) ?? '?';
+    self.set(name, (self.get(name) ?? 0) + delta);
+  });
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, time]) => ({ name, selfPercent: (time / total) * 100 }));
+}
+
+/** One throughput round with the primary under `--cpu-prof`; returns its top functions. */
+async function profilePrimary(concurrency: number): Promise<{ name: string; selfPercent: number }[]> {
+  const dir = tempDir();
+  await benchThroughput(concurrency, 1, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error(`the primary wrote no profile into ${dir}`);
+  console.error(`  profile: ${join(dir, file)}`);
+  return topFunctions(join(dir, file), 25);
+}
+
+export async function runApiBench(): Promise<void> {
+  console.error(`bench/api: ${ROUNDS} rounds of ${DURATION_MS} ms after ${WARMUP_MS} ms warm-up per concurrency; ${CLIENTS_PER_SESSION} clients per session; medians`);
+  const rows: ThroughputRow[] = [];
+  if (PHASES.includes('throughput')) for (const concurrency of CONCURRENCY) rows.push(await benchThroughput(concurrency, ROUNDS));
+  const profile = PROFILE ? await profilePrimary(Math.max(...CONCURRENCY)) : undefined;
+  const memory = PHASES.includes('memory') ? await benchMemory() : undefined;
+  const host = machine();
+  console.log(`\nbench/api on ${host.cpu} (${host.cores} cores, ${host.memoryGiB} GiB), Node ${host.node}; primary, secondary and load generator share the machine\n`);
+  if (rows.length > 0) console.log(table(['clients', 'acked commands/s', 'primary CPU µs per command', 'p50 ms', 'p99 ms', 'p99.9 ms', 'failed', 'CPU share (1 core = 100%)', 'load average'], rows.map(throughputRow)));
+  if (memory !== undefined) console.log(['', ...memoryLines(memory)].join('\n'));
+  if (profile !== undefined) {
+    console.log(`\nprimary CPU profile at ${Math.max(...CONCURRENCY)} clients, self time:\n`);
+    console.log(table(['function', 'self %'], profile.map((p) => [p.name, p.selfPercent.toFixed(1)])));
+  }
+  const path = saveResults('api', { machine: host, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientsPerSession: CLIENTS_PER_SESSION, rows, memory, profile });
+  console.log(`saved ${path}`);
+}
