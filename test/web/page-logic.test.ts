@@ -134,7 +134,7 @@ describe('page: announcements', () => {
 
   it('page: a host is told of the lobby as a notice; joins, leaves and hands are read out', () => {
     const before = view([ada]);
-    expect(announcementsOf(before, view([ada, person('bo', 'Bo', { presence: 'lobby' })]), host)).toEqual([{ text: 'Bo is waiting in the lobby.', notice: true }]);
+    expect(announcementsOf(before, view([ada, person('bo', 'Bo', { presence: 'lobby' })]), host)).toEqual([{ text: 'Bo is waiting in the lobby.', notice: true, whileInLobby: 'bo' }]);
     expect(announcementsOf(view([ada, person('bo', 'Bo', { presence: 'lobby' })]), view([ada, person('bo', 'Bo')]), host)).toEqual([{ text: 'Bo joined.', notice: false }]);
     expect(announcementsOf(view([ada, person('bo', 'Bo')]), view([ada, person('bo', 'Bo', { presence: 'kicked' })]), host)).toEqual([{ text: 'Bo was removed from the meeting.', notice: false }]);
     expect(announcementsOf(view([ada, person('bo', 'Bo')]), view([ada, person('bo', 'Bo', { handPosition: 0 })], { hands: ['bo'] }), host)).toEqual([{ text: 'Bo raised a hand.', notice: false }]);

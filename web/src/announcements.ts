@@ -9,6 +9,8 @@ export interface Announcement {
   readonly text: string;
   /** Also shown as a notice (not only read out). */
   readonly notice: boolean;
+  /** The notice is about this participant waiting in the lobby: it goes once they are let in or leave. */
+  readonly whileInLobby?: string;
 }
 
 const ROLE_NAMES = { host: 'a host', moderator: 'a moderator', participant: 'a participant', viewer: 'a viewer' } as const;
@@ -36,7 +38,7 @@ function aboutOther(then: ParticipantView | undefined, now: ParticipantView, mod
   if (then?.presence === now.presence) return [];
   switch (now.presence) {
     case 'lobby':
-      return [{ text: `${now.name} is waiting in the lobby.`, notice: moderating }];
+      return [{ text: `${now.name} is waiting in the lobby.`, notice: moderating, whileInLobby: now.id }];
     case 'joined':
       return then?.presence === 'reconnecting' ? [] : [{ text: `${now.name} joined.`, notice: false }];
     case 'left':

@@ -34,6 +34,8 @@ export interface Notice {
   readonly id: number;
   readonly text: string;
   readonly tone: 'info' | 'warning' | 'error';
+  /** Shown only while this participant waits in the lobby. */
+  readonly whileInLobby?: string;
 }
 
 export interface MeetingState {
@@ -69,6 +71,13 @@ export interface MeetingOptions {
 const PING_INTERVAL_MS = 5_000;
 const PONG_TIMEOUT_MS = 4_000;
 const NOTICE_MS = { info: 6_000, warning: 8_000, error: 10_000 } as const;
+/**
+ * Welcomed by a secondary after a reconnect, the page waits this long before it
+ * writes to find the primary: a secondary promotes itself after the demo's and
+ * the default failoverTimeoutMs (600 ms) without its primary, and writing before
+ * that would bounce between it and the dead primary with growing backoff.
+ */
+const PROMOTION_WAIT_MS = 700;
 
 export class Meeting {
   readonly #options: MeetingOptions;
@@ -92,6 +101,7 @@ export class Meeting {
   #welcomes = 0;
   #streamEpoch: number | undefined = undefined;
   #confirmedPrimary: { readonly welcome: number; readonly epoch: number | undefined } | undefined = undefined;
+  #touchTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #state: MeetingState;
   readonly #listeners = new Set<(state: MeetingState) => void>();
   readonly #stops: (() => void)[] = [];
@@ -255,6 +265,7 @@ export class Meeting {
 
   /** Closes everything (the page unloads, or the user starts over). */
   close(): void {
+    clearTimeout(this.#touchTimer);
     for (const stop of this.#stops.splice(0)) stop();
     this.#mesh.closeAll();
     this.#local.stop();
@@ -267,7 +278,12 @@ export class Meeting {
     this.#followEpoch();
     this.#advanceStage(view);
     if (this.#stage.kind !== 'gone') {
-      for (const line of announcementsOf(this.#previous, view, this.#actor)) this.#say(line.text, line.notice);
+      for (const line of announcementsOf(this.#previous, view, this.#actor)) {
+        if (line.notice) this.#notify(line.text, 'info', line.whileInLobby);
+        else this.#say(line.text);
+      }
+      // "Bo is waiting" goes once Bo is let in, turned away or gone.
+      this.#notices = this.#notices.filter((n) => n.whileInLobby === undefined || (view !== undefined && participantOf(view, n.whileInLobby)?.presence === 'lobby'));
     }
     this.#previous = view;
     this.#state = this.#build();
@@ -338,15 +354,18 @@ export class Meeting {
 
   #onStatus(status: ConnectionStatus): void {
     const before = this.#state.connection.state;
-    if (status.state === 'connected' && before !== 'connected') this.#welcomes++;
+    if (status.state === 'connected' && before !== 'connected') {
+      this.#welcomes++;
+      if (status.node?.role === 'secondary') this.#touchLater(this.#welcomes);
+    }
     if (status.state === 'closed' && this.#stage.kind !== 'gone') {
       this.#finish('closed', `Disconnected: ${status.lastError?.message ?? 'the connection was closed'}.`);
       return;
     }
     if (before === 'reconnecting' && status.state === 'connected') {
       this.#mesh.afterReconnect();
-      this.#say(status.failedOver ? `Reconnected, to the other server (${hostOf(status.url)}).` : 'Reconnected.', false);
-    } else if (before === 'connected' && status.state === 'reconnecting') this.#say('Connection to the server lost; reconnecting. Audio and video continue.', false);
+      this.#say(status.failedOver ? `Reconnected, to the other server (${hostOf(status.url)}).` : 'Reconnected.');
+    } else if (before === 'connected' && status.state === 'reconnecting') this.#say('Connection to the server lost; reconnecting. Audio and video continue.');
     this.#emit();
   }
 
@@ -405,15 +424,29 @@ export class Meeting {
    * demoted. Joining again (no change for a member already in) is a write:
    * a primary accepts it — which shows it is one — and a secondary answers
    * not_primary, on which the SDK moves us to the primary. Either way the page
-   * re-attaches to the primary by itself.
+   * re-attaches to the primary by itself. The same after a reconnect that
+   * landed on a secondary (#touchLater).
    */
   #followEpoch(): void {
     const epoch = streamEpochOf(this.#session.position?.stream);
     if (epoch === this.#streamEpoch) return;
     const first = this.#streamEpoch === undefined;
     this.#streamEpoch = epoch;
+    if (!first && epoch !== undefined) this.#touch();
+  }
+
+  /** On a secondary, after the time a promotion takes: still there and still unconfirmed, write to find the primary. */
+  #touchLater(welcome: number): void {
+    clearTimeout(this.#touchTimer);
+    this.#touchTimer = setTimeout(() => {
+      if (this.#welcomes === welcome && this.#client.status.state === 'connected' && this.#state.connection.nodeRole !== 'primary') this.#touch();
+    }, PROMOTION_WAIT_MS);
+  }
+
+  /** Joins again — no change for a member already in, but a write: only the primary accepts it. */
+  #touch(): void {
     const stage = this.#stage.kind;
-    if (first || epoch === undefined || (stage !== 'meeting' && stage !== 'lobby')) return;
+    if (stage !== 'meeting' && stage !== 'lobby') return;
     this.#session.join(this.#options.grant.name).then(
       () => this.#confirmPrimary(),
       () => undefined, // a refusal here changes nothing; the view says where we stand
@@ -454,7 +487,7 @@ export class Meeting {
     void (leaving ?? Promise.resolve())
       .catch(() => undefined)
       .finally(() => this.#client.close());
-    this.#say(message, false);
+    this.#say(message);
     this.#emit();
   }
 
@@ -463,16 +496,16 @@ export class Meeting {
     return participantOf(this.#state.view, participant)?.name;
   }
 
-  #notify(text: string, tone: Notice['tone']): void {
-    const notice: Notice = { id: ++this.#noticeCount, text, tone };
+  #notify(text: string, tone: Notice['tone'], whileInLobby?: string): void {
+    const notice: Notice = { id: ++this.#noticeCount, text, tone, ...(whileInLobby === undefined ? {} : { whileInLobby }) };
     this.#notices = [...this.#notices.slice(-3), notice];
     setTimeout(() => this.dismissNotice(notice.id), NOTICE_MS[tone]);
-    this.#say(text, false);
+    this.#say(text);
     this.#emit();
   }
 
-  #say(text: string, notice: boolean): void {
-    if (notice) return this.#notify(text, 'info');
+  /** Read out by screen readers (the aria-live region), not shown. */
+  #say(text: string): void {
     this.#announcement = { text, count: this.#announcement.count + 1 };
   }
 

@@ -83,13 +83,7 @@ export function JoinScreen({ config, servers, media, initialSession, onJoin }: J
             ${config.demo ? html`<p class="demo-note"><strong>Demo mode.</strong> Anyone who can reach this server joins by typing a name; the first to join a meeting is its host. Never use it for real meetings.</p>` : null}
             <label for="join-name">Your name</label>
             <input id="join-name" name="name" autocomplete="name" required maxLength=${NAME_LENGTH_MAX} value=${name} onInput=${(e: Event) => setName((e.currentTarget as HTMLInputElement).value)} />
-            ${useToken
-              ? html`<label for="join-token">Token</label>
-                  <textarea id="join-token" name="token" rows="3" required spellcheck=${false} value=${token} onInput=${(e: Event) => setToken((e.currentTarget as HTMLTextAreaElement).value)}></textarea>
-                  <p class="hint">The token names the meeting and your role; your organisation's server signs it.</p>`
-              : html`<label for="join-session">Meeting ID</label>
-                  <input id="join-session" name="session" required maxLength="64" pattern="[A-Za-z0-9_.:~\\-]{1,64}" value=${session} onInput=${(e: Event) => setSession((e.currentTarget as HTMLInputElement).value.trim())} />
-                  <p class="hint">Share the link with the same ID to meet; a new ID starts a new meeting.</p>`}
+            <${MeetingFields} useToken=${useToken} token=${token} setToken=${setToken} session=${session} setSession=${setSession} />
             ${error === undefined ? null : html`<p class="error" id="join-error" role="alert">${error}</p>`}
             <div class="card-actions">
               ${saved !== undefined && !useToken ? html`<button type="button" class="button primary" disabled=${busy} onClick=${() => void join(() => saved)}>Rejoin as ${saved.name}</button>` : null}
@@ -101,6 +95,18 @@ export function JoinScreen({ config, servers, media, initialSession, onJoin }: J
         </div>
       </main>
     </div>`;
+}
+
+/** The meeting half of the form: a pasted token (which names the meeting), or the meeting ID. */
+function MeetingFields({ useToken, token, setToken, session, setSession }: { useToken: boolean; token: string; setToken: (t: string) => void; session: string; setSession: (s: string) => void }) {
+  if (useToken) {
+    return html`<label for="join-token">Token</label>
+      <textarea id="join-token" name="token" rows="3" required spellcheck=${false} value=${token} onInput=${(e: Event) => setToken((e.currentTarget as HTMLTextAreaElement).value)}></textarea>
+      <p class="hint">The token names the meeting and your role; your organisation's server signs it.</p>`;
+  }
+  return html`<label for="join-session">Meeting ID</label>
+    <input id="join-session" name="session" required maxLength="64" pattern="[A-Za-z0-9_.:~\\-]{1,64}" value=${session} onInput=${(e: Event) => setSession((e.currentTarget as HTMLInputElement).value.trim())} />
+    <p class="hint">Share the link with the same ID to meet; a new ID starts a new meeting.</p>`;
 }
 
 function Preview({ media, wants, setWants }: { media: LocalMedia; wants: JoinRequest['wants']; setWants: (wants: JoinRequest['wants']) => void }) {
