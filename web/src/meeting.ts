@@ -72,12 +72,13 @@ const PING_INTERVAL_MS = 5_000;
 const PONG_TIMEOUT_MS = 4_000;
 const NOTICE_MS = { info: 6_000, warning: 8_000, error: 10_000 } as const;
 /**
- * Welcomed by a secondary after a reconnect, the page waits this long before it
- * writes to find the primary: a secondary promotes itself after the demo's and
- * the default failoverTimeoutMs (600 ms) without its primary, and writing before
- * that would bounce between it and the dead primary with growing backoff.
+ * Welcomed by a secondary after a reconnect, the page writes to find the primary
+ * this long after it lost its connection: a secondary promotes itself after the
+ * demo's and the default failoverTimeoutMs (600 ms) without its primary (plus up
+ * to a heartbeat, 100 ms), and writing before that would bounce between it and
+ * the dead primary with growing backoff.
  */
-const PROMOTION_WAIT_MS = 700;
+const PROMOTION_WAIT_MS = 750;
 
 export class Meeting {
   readonly #options: MeetingOptions;
@@ -102,6 +103,8 @@ export class Meeting {
   #streamEpoch: number | undefined = undefined;
   #confirmedPrimary: { readonly welcome: number; readonly epoch: number | undefined } | undefined = undefined;
   #touchTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When the last connection was lost (performance.now()), if one was. */
+  #lostAtMs: number | undefined = undefined;
   #state: MeetingState;
   readonly #listeners = new Set<(state: MeetingState) => void>();
   readonly #stops: (() => void)[] = [];
@@ -354,6 +357,7 @@ export class Meeting {
 
   #onStatus(status: ConnectionStatus): void {
     const before = this.#state.connection.state;
+    if (before === 'connected' && status.state !== 'connected') this.#lostAtMs = performance.now();
     if (status.state === 'connected' && before !== 'connected') {
       this.#welcomes++;
       if (status.node?.role === 'secondary') this.#touchLater(this.#welcomes);
@@ -435,12 +439,13 @@ export class Meeting {
     if (!first && epoch !== undefined) this.#touch();
   }
 
-  /** On a secondary, after the time a promotion takes: still there and still unconfirmed, write to find the primary. */
+  /** On a secondary, once a promotion would have happened: still there and still unconfirmed, write to find the primary. */
   #touchLater(welcome: number): void {
     clearTimeout(this.#touchTimer);
+    const waitMs = Math.max(0, (this.#lostAtMs ?? performance.now()) + PROMOTION_WAIT_MS - performance.now());
     this.#touchTimer = setTimeout(() => {
       if (this.#welcomes === welcome && this.#client.status.state === 'connected' && this.#state.connection.nodeRole !== 'primary') this.#touch();
-    }, PROMOTION_WAIT_MS);
+    }, waitMs);
   }
 
   /** Joins again — no change for a member already in, but a write: only the primary accepts it. */
