@@ -19,6 +19,11 @@ export default tseslint.config(
     },
   },
   {
+    // The conference page runs in browsers (web/tsconfig.json type-checks it with the DOM).
+    files: ['web/src/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['src/core/**/*.ts', 'src/conference/**/*.ts'],
     languageOptions: { globals: {} },
     rules: {

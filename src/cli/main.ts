@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { HybridClock } from '../core/clock.ts';
 import { formatTimestamp } from '../core/clock.ts';
@@ -15,6 +16,7 @@ import { ElementClient } from '../client/element-client.ts';
 import { Primary } from '../replication/primary.ts';
 import { Replica } from '../replication/replica.ts';
 import { type StartedServer, startServer } from '../server/app.ts';
+import type { WebOptions } from '../server/web.ts';
 import { type JsonWebKeySet, type ServerConfig, ServerConfigError, serverConfig } from '../server/config.ts';
 import { LocalNode } from '../server/local-node.ts';
 import type { NodeEnvironment } from '../replication/node-core.ts';
@@ -28,7 +30,9 @@ commands:
   secondary    run the hot standby: dials the primary, holds a synchronous copy
   check        compare primary and secondary through their digests; exit 0 in sync, 1 if not
   demo         run a primary and a secondary on this machine with generated secrets and the
-               DEMO token issuer (npm start; never in production). \`start\` is the same
+               DEMO token issuer (npm start; never in production). \`start\` is the same.
+               --port-base N: element APIs on N (primary) and N+1 (secondary), conference
+               APIs and the page on N+80 and N+81 (default 7400: 7400, 7401, 7480, 7481)
   help         show this text
 
 options (each also as an environment variable or a field of --config):
@@ -37,6 +41,9 @@ ${settingsHelp()}
 `;
 
 const wallClock = { nowMs: () => Date.now() };
+
+/** The built conference page every node serves at `/` (web/build.ts makes it; `npm start` runs that first). */
+const WEB_ROOT = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 function logger(config: NodeConfig, name: string): pino.Logger {
   return pino({ name, level: config.logLevel, base: { node: name, nodeId: config.nodeId } }, pino.destination(2));
@@ -121,7 +128,8 @@ function apiSettings(config: NodeConfig): ServerConfig | undefined {
 async function startApi(config: NodeConfig, settings: ServerConfig, replica: Replica, transport: NodeTransport, log: pino.Logger, demo: boolean): Promise<StartedServer> {
   const api = config.api;
   const node = new LocalNode(replica, { selfUrl: api.publicUrl, peerUrl: api.peerUrl, nowMs: monotonicNowMs, wake: () => transport.wake() });
-  const server = await startServer({ node, config: settings, logger: log.child({ part: 'api' }), listen: api.listen, ...(demo ? { demo: {} } : {}) });
+  const web: WebOptions = { root: WEB_ROOT, servers: [api.publicUrl, ...(api.peerUrl === null ? [] : [api.peerUrl])], demo };
+  const server = await startServer({ node, config: settings, logger: log.child({ part: 'api' }), listen: api.listen, web, ...(demo ? { demo: {} } : {}) });
   log.info({ url: server.url, publicUrl: api.publicUrl, peerUrl: api.peerUrl, demo }, 'conference API listening');
   return server;
 }
@@ -159,8 +167,33 @@ async function runCheck(config: NodeConfig, repair: boolean): Promise<number> {
   }
 }
 
-/** Ports `confstate demo` uses on 127.0.0.1. */
-const DEMO_PORTS = { primary: 7400, secondary: 7401, primaryApi: 7480, secondaryApi: 7481 } as const;
+/** Ports `confstate demo` uses on 127.0.0.1 by default; `--port-base N` moves them all (demoPorts). */
+const DEMO_PORT_BASE = 7400;
+/** The conference APIs sit this far above the element APIs (7480 / 7481 by default). */
+const DEMO_API_OFFSET = 80;
+
+/** The four ports of a demo whose primary element API is on `base`. */
+function demoPorts(base: number): { primary: number; secondary: number; primaryApi: number; secondaryApi: number } {
+  return { primary: base, secondary: base + 1, primaryApi: base + DEMO_API_OFFSET, secondaryApi: base + DEMO_API_OFFSET + 1 };
+}
+
+/** `demo`'s options: `--port-base N` (1024 … 65535 - 81, so every port is unprivileged and valid), or `--help`. */
+function demoPortBase(args: readonly string[]): number | 'help' {
+  let values: { 'port-base'?: string | undefined; help?: boolean | undefined };
+  try {
+    values = parseArgs({ args: [...args], options: { 'port-base': { type: 'string' }, help: { type: 'boolean' } }, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  if (values.help === true) return 'help';
+  const text = values['port-base'];
+  if (text === undefined) return DEMO_PORT_BASE;
+  const max = 65535 - DEMO_API_OFFSET - 1;
+  const base = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(base >= 1024 && base <= max)) throw new ConfigError(`--port-base must be an integer from 1024 to ${max}, got ${JSON.stringify(text)}`);
+  return base;
+}
+
 /** A node that exits unexpectedly is restarted after this long, at most RESTARTS_MAX times a minute. */
 const RESTART_DELAY_MS = 1000;
 const RESTARTS_MAX = 5;
@@ -172,8 +205,10 @@ const RESTARTS_MAX = 5;
  * failover, as the secondary) — the behaviour a supervisor such as systemd
  * gives in production.
  */
-function runDemo(): void {
-  const dir = join(process.cwd(), '.confstate');
+function runDemo(portBase: number): void {
+  const DEMO_PORTS = demoPorts(portBase);
+  // Another port base gets its own secrets, so two demos in one directory do not overwrite each other's.
+  const dir = join(process.cwd(), '.confstate', ...(portBase === DEMO_PORT_BASE ? [] : [`port-${portBase}`]));
   mkdirSync(dir, { recursive: true });
   const secretFile = join(dir, 'secret');
   const jwtSecretFile = join(dir, 'jwt-secret');
@@ -213,6 +248,7 @@ function runDemo(): void {
   setTimeout(() => stopping || launch('secondary'), 500);
   process.stdout.write(
     'confstate demo — DEMO MODE: anyone who can reach these ports gets a token by naming themselves. Never expose it.\n' +
+      `  open the meeting page:      ${url(DEMO_PORTS.primaryApi)}/   (in two browser tabs, or two browsers)\n` +
       `  conference API (primary):   ${url(DEMO_PORTS.primaryApi)}   (WebSocket ${url(DEMO_PORTS.primaryApi).replace('http', 'ws')}/v1/ws)\n` +
       `  conference API (secondary): ${url(DEMO_PORTS.secondaryApi)}\n` +
       `  element API: 127.0.0.1:${DEMO_PORTS.primary} (primary), 127.0.0.1:${DEMO_PORTS.secondary} (secondary); secret in ${secretFile}\n` +
@@ -259,10 +295,12 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         return await runCheck(nodeConfig('check', values, process.env), repair);
       }
       case 'start':
-      case 'demo':
-        if (rest.length > 0) throw new ConfigError(`${command} takes no options, got: ${rest.join(' ')}`);
-        runDemo();
+      case 'demo': {
+        const portBase = demoPortBase(rest);
+        if (portBase === 'help') return (process.stdout.write(USAGE), 0);
+        runDemo(portBase);
         return undefined;
+      }
       default:
         process.stderr.write(`confstate: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
         return 2;

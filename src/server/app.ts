@@ -25,6 +25,7 @@ import { checkAgainst } from './schemas.ts';
 import { SessionIndex } from './session-index.ts';
 import type { StateNode } from './state-node.ts';
 import { Gateway, WS_PATH } from './ws-gateway.ts';
+import { type WebOptions, registerWeb } from './web.ts';
 
 export interface BuildServerOptions {
   readonly node: StateNode;
@@ -34,6 +35,8 @@ export interface BuildServerOptions {
   readonly demo?: DemoOptions;
   /** Wall clock; default Date.now (tests pass their own). */
   readonly clock?: { nowMs(): number };
+  /** Serves the conference page at `/` (web.ts); the CLI passes it. */
+  readonly web?: WebOptions;
 }
 
 export interface BuiltServer {
@@ -84,6 +87,7 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   const app = createFastify(config, logger);
   const deps: RestDeps = { node, config, commands, hub, index, verifier, admin: new AdminCredential(config.auth.adminSecret), metrics, demo, logger, startedAtMs: clock.nowMs(), clock };
   for (const route of restRoutes(deps)) register(app, route);
+  if (options.web !== undefined) registerWeb(app, options.web);
   app.server.on('upgrade', (request, socket, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path === WS_PATH) gateway.handleUpgrade(request, socket, head);
