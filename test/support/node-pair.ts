@@ -43,7 +43,8 @@ export class NodePair {
     const dir = tempDir();
     const { path: secretFile, secret } = writeSecret(dir);
     const ports = options.ports ?? (await NodePair.freePorts());
-    const common = ['--secret-file', secretFile, '--sync-check-interval-ms', '0', ...(options.common ?? [])];
+    // The conference API on a free port too, so pairs in parallel test files never collide on its default.
+    const common = ['--secret-file', secretFile, '--sync-check-interval-ms', '0', '--api-listen', '127.0.0.1:0', ...(options.common ?? [])];
     const pair = new NodePair(secretFile, secret, ports, {
       a: { role: 'primary', args: ['--listen', `127.0.0.1:${ports.a}`, '--peer', options.aPeer ?? `127.0.0.1:${ports.b}`, '--node-id', '1', ...common, ...(options.only?.a ?? [])] },
       b: { role: 'secondary', args: ['--listen', `127.0.0.1:${ports.b}`, '--primary', options.bPrimary ?? `127.0.0.1:${ports.a}`, '--node-id', '2', ...common, ...(options.only?.b ?? [])] },
@@ -110,6 +111,14 @@ export class NodePair {
   /** `confstate check` against `primary`, run as its own process while this one goes on. */
   check(primary: NodeName, ...extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return runCliAsync(['check', '--primary', `127.0.0.1:${this.ports[primary]}`, '--secret-file', this.secretFile, ...extra]);
+  }
+
+  /** The last `count` log lines of both nodes, for a failure message. */
+  logTail(count = 15): string {
+    return NODE_NAMES.map((name) => {
+      const lines = this.processes[name]?.lines.slice(-count) ?? [];
+      return `--- ${name} (${this.processes[name] === undefined ? 'down' : 'up'}):\n${lines.map((line) => JSON.stringify(line)).join('\n')}`;
+    }).join('\n');
   }
 
   async stop(): Promise<void> {
