@@ -124,8 +124,7 @@ function inside(): void {
     await host.page.locator('.meeting').waitFor();
     const ivo = await page('retro-ivo');
     const jo = await page('retro-jo');
-    await joinByName(ivo, primaryUrl, 'retro', 'Ivo', { cameraOff: true });
-    await joinByName(jo, secondaryUrl, 'retro', 'Jo', { cameraOff: true });
+    await Promise.all([joinByName(ivo, primaryUrl, 'retro', 'Ivo', { cameraOff: true }), joinByName(jo, secondaryUrl, 'retro', 'Jo', { cameraOff: true })]);
     for (const name of ['Ivo', 'Jo']) await host.page.getByRole('button', { name: `Admit ${name}` }).click();
     const everyone = [host, ivo, jo];
     await allShow(everyone, 'three people in the meeting', async (tp) => expect(await texts(tp, 'ul[aria-label="People in the meeting"] .person-name')).toHaveLength(3));
@@ -174,10 +173,8 @@ function inside(): void {
     await host.page.getByRole('button', { name: 'End meeting for all' }).click();
     await host.page.getByRole('dialog').getByRole('button', { name: 'End meeting' }).click();
     await allShow([host, ivo], 'the end', async (tp) => expect(await tp.page.locator('[data-reason="ended"]').textContent()).toContain('The meeting has ended'));
-    for (const tp of [host, ivo, jo, kai]) {
-      await tp.context.close();
-      open.splice(open.indexOf(tp), 1);
-    }
+    for (const tp of [host, ivo, jo, kai]) open.splice(open.indexOf(tp), 1);
+    await Promise.all([host, ivo, jo, kai].map((tp) => tp.context.close()));
   }, 120_000);
 
   it('e2e: the guest waits in the lobby until admitted; then both pages decode the other’s video and receive their audio', async () => {
