@@ -6,9 +6,7 @@
  *  5,000 clients connected. Optionally a CPU profile of the primary. */
 
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { ElementClient } from '../src/client/element-client.ts';
@@ -18,7 +16,6 @@ import type { Actor, Command, ElementUpdate } from '../src/conference/model.ts';
 import type { JsonValue } from '../src/core/value.ts';
 import { type ApiPair, startApiPair } from '../test/support/api-pair.ts';
 import type { NodeProcess } from '../test/support/processes.ts';
-import { tempDir } from '../test/support/processes.ts';
 import type { LoadAnswer, LoadJob, Member } from './api-load.ts';
 import type { LoadResult } from './load.ts';
 import { formatNumber, machine, median, saveResults, table } from './support.ts';
@@ -120,8 +117,9 @@ function throughputRow(row: ThroughputRow): string[] {
     .map((name) => `${name} ${Math.round(median(row.rounds.map((x) => x.cpu[name]!)) * 100)}%`)
     .join(', ');
   const load = row.loadAverage.map((x) => x.toFixed(1)).join(' → ');
-  const primaryCpuUs = pick((x) => (x.cpu['primary']! * 1e6) / x.perSecond);
-  return [String(row.concurrency), formatNumber(pick((x) => x.perSecond)), formatNumber(primaryCpuUs), milliseconds(pick((x) => x.p50Ms)), milliseconds(pick((x) => x.p99Ms)), milliseconds(pick((x) => x.p999Ms)), String(pick((x) => x.failed)), cpu, load];
+  // CPU time per acknowledged command depends far less on other work on the machine than the rate does.
+  const perCommandUs = ['primary', 'secondary', 'load generator'].map((name) => formatNumber(pick((x) => (x.cpu[name]! * 1e6) / x.perSecond))).join(' / ');
+  return [String(row.concurrency), formatNumber(pick((x) => x.perSecond)), perCommandUs, milliseconds(pick((x) => x.p50Ms)), milliseconds(pick((x) => x.p99Ms)), milliseconds(pick((x) => x.p999Ms)), String(pick((x) => x.failed)), cpu, load];
 }
 
 // ---------------------------------------------------------------------------
@@ -133,33 +131,50 @@ interface Memory {
   readonly rssBytes: number;
 }
 
-/** Asks a node started with `--inspect=127.0.0.1:0` to collect garbage, then reads process.memoryUsage(). */
-async function memoryOf(node: NodeProcess): Promise<Memory> {
-  const line = await node.waitFor(/^Debugger listening on ws:/);
-  const socket = new WebSocket(line.msg.replace('Debugger listening on ', '').trim());
-  await new Promise((resolve, reject) => (socket.once('open', resolve), socket.once('error', reject)));
-  let nextId = 0;
-  const call = (method: string, params: object = {}): Promise<{ result?: { value?: string } }> =>
-    new Promise((resolve) => {
-      const id = ++nextId;
+/** The DevTools protocol of a node started with `--inspect=127.0.0.1:0` (loopback only): one request at a time. */
+class Inspector {
+  #nextId = 0;
+
+  private constructor(readonly socket: WebSocket) {}
+
+  static async open(node: NodeProcess): Promise<Inspector> {
+    const line = await node.waitFor(/^Debugger listening on ws:/);
+    const socket = new WebSocket(line.msg.replace('Debugger listening on ', '').trim());
+    await new Promise((resolve, reject) => (socket.once('open', resolve), socket.once('error', reject)));
+    return new Inspector(socket);
+  }
+
+  call<T = Record<string, unknown>>(method: string, params: object = {}): Promise<T> {
+    const id = ++this.#nextId;
+    return new Promise((resolve) => {
       const onMessage = (data: Buffer): void => {
-        const message = JSON.parse(String(data)) as { id?: number; result: { result?: { value?: string } } };
+        const message = JSON.parse(String(data)) as { id?: number; result: T };
         if (message.id !== id) return;
-        socket.off('message', onMessage);
+        this.socket.off('message', onMessage);
         resolve(message.result);
       };
-      socket.on('message', onMessage);
-      socket.send(JSON.stringify({ id, method, params }));
+      this.socket.on('message', onMessage);
+      this.socket.send(JSON.stringify({ id, method, params }));
     });
+  }
+
+  /** Detaches (a node with a debugger attached would wait for it at exit). */
+  close(): void {
+    this.socket.close();
+  }
+}
+
+/** Collects garbage in the node (twice: the first may leave weakly held objects for the second), then reads process.memoryUsage(). */
+async function memoryOf(node: NodeProcess): Promise<Memory> {
+  const inspector = await Inspector.open(node);
   try {
-    // Twice: the first collection may leave weakly held objects for the second.
-    await call('HeapProfiler.collectGarbage');
-    await call('HeapProfiler.collectGarbage');
-    const answer = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
-    const usage = JSON.parse(answer.result!.value!) as { heapUsed: number; rss: number };
+    await inspector.call('HeapProfiler.collectGarbage');
+    await inspector.call('HeapProfiler.collectGarbage');
+    const answer = await inspector.call<{ result: { value: string } }>('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
+    const usage = JSON.parse(answer.result.value) as { heapUsed: number; rss: number };
     return { heapUsedBytes: usage.heapUsed, rssBytes: usage.rss };
   } finally {
-    socket.close();
+    inspector.close();
   }
 }
 
@@ -315,32 +330,49 @@ interface ProfileNode {
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
 }
 
-/** The functions with the most self time, as shares of all samples. */
-function topFunctions(path: string, count: number): { readonly name: string; readonly selfPercent: number }[] {
-  const profile = JSON.parse(readFileSync(path, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+/** A CPU profile as the DevTools protocol returns it. */
+interface CpuProfile {
+  readonly nodes: readonly ProfileNode[];
+  readonly samples: readonly number[];
+  readonly timeDeltas: readonly number[];
+}
+
+/** The functions with the most self time, as shares of the busy (not idle) samples. */
+function topFunctions(profile: CpuProfile, count: number): { readonly name: string; readonly selfPercent: number }[] {
   const nameOf = new Map(profile.nodes.map((n) => [n.id, `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/(src|node_modules)\//, '$1/')}:${n.callFrame.lineNumber + 1}`]));
   const self = new Map<string, number>();
-  let total = 0;
+  let busy = 0;
   profile.samples.forEach((id, i) => {
-    const delta = profile.timeDeltas[i] ?? 0;
-    total += delta;
     const name = nameOf.get(id) ?? '?';
+    if (name.startsWith('(idle)')) return;
+    const delta = profile.timeDeltas[i] ?? 0;
+    busy += delta;
     self.set(name, (self.get(name) ?? 0) + delta);
   });
   return [...self.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, count)
-    .map(([name, time]) => ({ name, selfPercent: (time / total) * 100 }));
+    .map(([name, time]) => ({ name, selfPercent: (time / busy) * 100 }));
 }
 
-/** One throughput round with the primary under `--cpu-prof`; returns its top functions. */
+/** One throughput round with the primary's CPU profiled from the job's start to its end (not the process start). */
 async function profilePrimary(concurrency: number): Promise<{ name: string; selfPercent: number }[]> {
-  const dir = tempDir();
-  await benchThroughput(concurrency, 1, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (file === undefined) throw new Error(`the primary wrote no profile into ${dir}`);
-  console.error(`  profile: ${join(dir, file)}`);
-  return topFunctions(join(dir, file), 25);
+  const pair = await startApiPair({ minReplicas: 1, nodeArgs: NODE_ARGS, primaryNodeFlags: ['--inspect=127.0.0.1:0'] });
+  const generator = LoadGenerator.start();
+  const inspector = await Inspector.open(pair.primary);
+  try {
+    await inspector.call('Profiler.enable');
+    await inspector.call('Profiler.start');
+    const job: LoadJob = { kind: 'throughput', url: pair.primaryUrl, jwtSecret: pair.jwtSecret, clients: concurrency, perSession: CLIENTS_PER_SESSION, sessionPrefix: 'profiled', warmupMs: WARMUP_MS, durationMs: DURATION_MS, pids: pidsOf(pair) };
+    const answer = await generator.run(job);
+    const { profile } = await inspector.call<{ profile: CpuProfile }>('Profiler.stop');
+    console.error(`  profiled round, ${concurrency} clients: ${formatNumber(answer.result!.perSecond)} commands/s`);
+    return topFunctions(profile, 25);
+  } finally {
+    inspector.close();
+    generator.stop();
+    await pair.stop();
+  }
 }
 
 export async function runApiBench(): Promise<void> {
@@ -351,10 +383,10 @@ export async function runApiBench(): Promise<void> {
   const memory = PHASES.includes('memory') ? await benchMemory() : undefined;
   const host = machine();
   console.log(`\nbench/api on ${host.cpu} (${host.cores} cores, ${host.memoryGiB} GiB), Node ${host.node}; primary, secondary and load generator share the machine\n`);
-  if (rows.length > 0) console.log(table(['clients', 'acked commands/s', 'primary CPU µs per command', 'p50 ms', 'p99 ms', 'p99.9 ms', 'failed', 'CPU share (1 core = 100%)', 'load average'], rows.map(throughputRow)));
+  if (rows.length > 0) console.log(table(['clients', 'acked commands/s', 'CPU µs per command: primary / secondary / load generator', 'p50 ms', 'p99 ms', 'p99.9 ms', 'failed', 'CPU share (1 core = 100%)', 'load average'], rows.map(throughputRow)));
   if (memory !== undefined) console.log(['', ...memoryLines(memory)].join('\n'));
   if (profile !== undefined) {
-    console.log(`\nprimary CPU profile at ${Math.max(...CONCURRENCY)} clients, self time:\n`);
+    console.log(`\nprimary CPU profile during one round at ${Math.max(...CONCURRENCY)} clients, self time as a share of its busy time:\n`);
     console.log(table(['function', 'self %'], profile.map((p) => [p.name, p.selfPercent.toFixed(1)])));
   }
   const path = saveResults('api', { machine: host, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientsPerSession: CLIENTS_PER_SESSION, rows, memory, profile });

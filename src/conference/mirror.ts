@@ -74,6 +74,8 @@ export class SessionMirror {
   #order: string[] = [];
   #hands: readonly string[] = [];
   readonly #handPositions = new Map<string, number>();
+  /** Members with a raised hand: id → the hand element's ts. */
+  readonly #raised = new Map<string, number>();
   #view: SessionView | undefined = undefined;
 
   constructor(readonly session: string) {
@@ -99,6 +101,7 @@ export class SessionMirror {
     this.#headChanged = this.#handsChanged = this.#orderChanged = true;
     this.#hands = [];
     this.#handPositions.clear();
+    this.#raised.clear();
     this.#order = [];
     for (const element of elements) this.apply(element);
   }
@@ -159,10 +162,13 @@ export class SessionMirror {
       if ((person.value === undefined) !== (next === undefined) || person.value?.joinedAtMs !== next?.joinedAtMs) this.#orderChanged = true;
       if ((person.value === undefined) !== (next === undefined) && person.handTs !== undefined) this.#handsChanged = true;
       person.value = next;
+      this.#trackRaised(id, person);
     } else if (kind === 'role' && parts.length === 2) {
       this.#person(id).role = value === null ? undefined : (value as unknown as RoleValue).role;
     } else if (kind === 'hand' && parts.length === 2) {
-      this.#person(id).handTs = value === null ? undefined : change.ts;
+      const person = this.#person(id);
+      person.handTs = value === null ? undefined : change.ts;
+      this.#trackRaised(id, person);
       this.#handsChanged = true;
     } else if (kind === 'track' && parts.length === 3 && TRACK_KINDS.includes(parts[2] as TrackKind)) {
       const trackKind = parts[2] as TrackKind;
@@ -176,6 +182,12 @@ export class SessionMirror {
       person.tracks = tracks;
     } else return;
     this.#changedPeople.add(id);
+  }
+
+  /** Keeps #raised to the members with a hand element, so the queue is sorted from those alone. */
+  #trackRaised(id: string, person: Person): void {
+    if (person.handTs !== undefined && person.value !== undefined) this.#raised.set(id, person.handTs);
+    else this.#raised.delete(id);
   }
 
   #person(id: string): Person {
@@ -208,9 +220,7 @@ export class SessionMirror {
 
   /** The hands queue: members with a hand element, by its ts. Whoever gains, loses or moves a position gets a new view. */
   #deriveHands(): void {
-    const raised: [string, number][] = [];
-    for (const [id, person] of this.#people) if (person.handTs !== undefined && person.value !== undefined) raised.push([id, person.handTs]);
-    const hands = raised.sort(byHandThenId).map(([id]) => id);
+    const hands = [...this.#raised].sort(byHandThenId).map(([id]) => id);
     const longest = Math.max(hands.length, this.#hands.length);
     for (let i = 0; i < longest; i++) {
       if (hands[i] === this.#hands[i]) continue;
