@@ -4,24 +4,16 @@
  *  the old primary, restarted with its first command line, rejoins as
  *  secondary and checks in sync. */
 
-import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ConferenceClient } from '../../src/client/conference-client.ts';
-import { type NodeProcess, runCli, spawnNode, tempDir, writeSecret } from '../support/processes.ts';
+import { type NodeProcess, freePort, runCli, spawnNode, tempDir, writeSecret } from '../support/processes.ts';
 
 const JWT_SECRET = 'conference-process-test-jwt-secret-0123456789';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function token(sub: string, session: string, role: string): Promise<string> {
   return new SignJWT({ session, role }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));

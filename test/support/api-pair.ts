@@ -5,23 +5,15 @@
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Role } from '../../src/conference/model.ts';
-import { NodeProcess, runCli, tempDir, writeSecret } from './processes.ts';
+import { NodeProcess, freePort, runCli, tempDir, writeSecret } from './processes.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** A port free on 127.0.0.1 a moment ago (the kernel may hand it out again; good enough on a test machine). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 export interface ApiPairOptions {
   /** Extra `confstate` flags for both nodes, e.g. `--api-limits`. */

@@ -132,12 +132,30 @@ export function runCliAsync(args: readonly string[], timeoutMs = 30_000): Promis
 }
 
 /** A loopback port free a moment ago: for a node that must come back on the same port after kill -9. */
+/** Ports handed out by freePort in this process, so two calls never give the same one. */
+const portsGiven = new Set<number>();
+
+/**
+ * A port for a process a test starts later with a fixed address. Chosen at
+ * random below Linux's ephemeral range (32768–60999): a port the kernel gave a
+ * listener or an outgoing connection for a moment ago (port 0) would be taken
+ * again by the next one, while test files run in parallel. Checked free by binding it.
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (portsGiven.has(port)) continue;
+    const server = net.createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise((resolve) => server.close(resolve));
+    portsGiven.add(port);
+    return port;
+  }
+  throw new Error('no free port found below the ephemeral range after 100 tries');
 }
 
 export async function startPrimary(secretFile: string, extra: readonly string[] = []): Promise<{ node: NodeProcess; port: number }> {
