@@ -18,7 +18,7 @@ import { type ApiPair, startApiPair } from '../test/support/api-pair.ts';
 import type { NodeProcess } from '../test/support/processes.ts';
 import type { LoadAnswer, LoadJob, Member } from './api-load.ts';
 import type { LoadResult } from './load.ts';
-import { formatNumber, machine, median, saveResults, table } from './support.ts';
+import { formatNumber, machine, median, saveProfile, saveResults, table } from './support.ts';
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '64,256').split(',').map(Number);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -367,6 +367,8 @@ async function profilePrimary(concurrency: number): Promise<{ name: string; self
     const answer = await generator.run(job);
     const { profile } = await inspector.call<{ profile: CpuProfile }>('Profiler.stop');
     console.error(`  profiled round, ${concurrency} clients: ${formatNumber(answer.result!.perSecond)} commands/s`);
+    const saved = saveProfile('api-primary', profile);
+    console.error(`  the whole profile (open in Chrome DevTools): ${saved}`);
     return topFunctions(profile, 25);
   } finally {
     inspector.close();

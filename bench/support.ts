@@ -53,6 +53,14 @@ export function table(header: readonly string[], rows: readonly (readonly string
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
 /** Writes `bench/results/{name}.json` and returns its path. */
+/** Saves a CPU profile as `bench/results/{name}.cpuprofile` (not committed: *.cpuprofile is ignored) and returns its path. */
+export function saveProfile(name: string, profile: unknown): string {
+  mkdirSync(resultsDir, { recursive: true });
+  const path = join(resultsDir, `${name}.cpuprofile`);
+  writeFileSync(path, JSON.stringify(profile));
+  return path;
+}
+
 export function saveResults(name: string, data: unknown): string {
   mkdirSync(resultsDir, { recursive: true });
   const path = join(resultsDir, `${name}.json`);

@@ -15,6 +15,7 @@ import { ERRORS, type ErrorCode, type Refusal, refusal } from './errors.ts';
 import type { Hub, HubSubscriber } from './hub.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { checkClientMessage } from './schemas.ts';
+import type { Corkable, WriteBatcher } from './write-batch.ts';
 
 /** What a connection needs of the rest of the server. */
 export interface ConnectionContext {
@@ -24,6 +25,8 @@ export interface ConnectionContext {
   readonly commands: CommandService;
   readonly clock: { nowMs(): number };
   readonly clockToleranceMs: number;
+  /** Gathers each turn's frames to one client into one write. */
+  readonly batcher: WriteBatcher;
   /** What this node is, for `welcome`. */
   nodeInfo(): NodeInfo;
   /** Membership bookkeeping and presence (gateway). */
@@ -57,6 +60,8 @@ export class Connection implements HubSubscriber {
   constructor(
     readonly socket: WebSocket,
     readonly context: ConnectionContext,
+    /** The TCP (or TLS) stream under `socket`, corked by the batcher. */
+    readonly stream: Corkable,
   ) {
     const { limits, clock } = context;
     this.#bucket = new TokenBucket(limits.messagesPerSecond, limits.messageBurst, clock.nowMs());
@@ -81,6 +86,7 @@ export class Connection implements HubSubscriber {
       this.fail(refusal('slow_consumer', `more than ${this.context.limits.wsBufferedBytesMax} bytes were waiting to be sent to this client`));
       return;
     }
+    this.context.batcher.hold(this.stream);
     this.socket.send(text);
   }
 

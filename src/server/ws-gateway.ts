@@ -19,6 +19,7 @@ import { type ErrorCode, type Refusal, errorBody, refusal } from './errors.ts';
 import type { Hub } from './hub.ts';
 import type { PresenceTracker } from './presence.ts';
 import type { Change, StateNode } from './state-node.ts';
+import { WriteBatcher } from './write-batch.ts';
 import { Connection, type ConnectionContext } from './ws-connection.ts';
 
 export const WS_PATH = '/v1/ws';
@@ -42,6 +43,7 @@ export interface GatewayDeps {
 export class Gateway {
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
+  readonly #batcher = new WriteBatcher();
   /** `session \0 participant` → that participant's connections following the session. */
   readonly #members = new Map<string, Set<Connection>>();
   readonly #context: ConnectionContext;
@@ -70,7 +72,7 @@ export class Gateway {
       return;
     }
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
-      this.#connections.add(new Connection(ws, this.#context));
+      this.#connections.add(new Connection(ws, this.#context, socket));
     });
   }
 
@@ -91,6 +93,7 @@ export class Gateway {
       commands: deps.commands,
       clock: deps.clock,
       clockToleranceMs: deps.clockToleranceMs,
+      batcher: this.#batcher,
       nodeInfo: () => deps.node.status().info,
       attach: (connection, session) => this.#attach(connection, session),
       detach: (connection, session) => this.#detach(connection, session),
