@@ -100,8 +100,11 @@ export function writeSecret(dir: string, name = 'secret'): { path: string; secre
   return { path, secret: new TextEncoder().encode(secret) };
 }
 
+/** CONFSTATE_NODE_FLAGS: extra Node flags for every node a test or bench starts, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p` (not allowed in NODE_OPTIONS). */
+const NODE_FLAGS = (process.env.CONFSTATE_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+
 export function spawnNode(role: 'primary' | 'secondary', args: readonly string[]): NodeProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, role, '--log-level', 'debug', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', MAIN, role, '--log-level', 'debug', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   return new NodeProcess(role, child);
 }
 
