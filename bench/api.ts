@@ -30,8 +30,8 @@ const CLIENTS_PER_SESSION = Number(process.env.BENCH_API_PER_SESSION ?? 4);
 const MEMORY_SESSIONS = Number(process.env.BENCH_API_SESSIONS ?? 10_000);
 const MEMORY_PER_SESSION = 10;
 const MEMORY_CLIENTS = Number(process.env.BENCH_API_CLIENTS ?? 5_000);
-/** BENCH_API_PHASES: which parts to run, of `throughput,memory`. */
-const PHASES = (process.env.BENCH_API_PHASES ?? 'throughput,memory').split(',');
+/** BENCH_API_PHASES: which parts to run, of `throughput,floor,memory`. */
+const PHASES = (process.env.BENCH_API_PHASES ?? 'throughput,floor,memory').split(',');
 /** BENCH_API_PROFILE=1: one extra run at the highest concurrency with `node --cpu-prof` on the primary. */
 const PROFILE = process.env.BENCH_API_PROFILE === '1';
 /** A load generator sends far more than a browser: the per-connection bucket is raised; presence never times out mid-run. */
@@ -46,6 +46,7 @@ const API_LIMITS = JSON.stringify({ messagesPerSecond: 1_000_000, messageBurst: 
 const NODE_ARGS = ['--api-limits', API_LIMITS, '--link-timeout-ms', '20000', '--failover-timeout-ms', '0'];
 
 const LOAD_ENTRY = fileURLToPath(new URL('./api-load.ts', import.meta.url));
+const FLOOR_ENTRY = fileURLToPath(new URL('./api-floor.ts', import.meta.url));
 
 /** The forked load generator: one job at a time over IPC. */
 class LoadGenerator {
@@ -104,6 +105,42 @@ async function benchThroughput(concurrency: number, rounds: number, primaryNodeF
   }
   loadAverage.push(loadavg()[0]!);
   return { concurrency, rounds: results, loadAverage };
+}
+
+/**
+ * The same load against the bare WebSocket server of bench/api-floor.ts: what
+ * reading a command and sending its result and deltas costs on this machine
+ * with nothing else — the most any server on this stack could do here.
+ */
+async function benchFloor(concurrency: number, rounds: number): Promise<ThroughputRow> {
+  const server = fork(FLOOR_ENTRY, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const generator = LoadGenerator.start();
+  const results: LoadResult[] = [];
+  const loadAverage = [loadavg()[0]!];
+  try {
+    const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+      server.once('message', (m) => resolve(m as { port: number }));
+      server.once('exit', (code) => reject(new Error(`the floor server exited (${code})`)));
+    });
+    for (let round = 0; round < rounds; round++) {
+      const job: LoadJob = { kind: 'throughput', url: `http://127.0.0.1:${port}`, jwtSecret: 'floor', clients: concurrency, perSession: CLIENTS_PER_SESSION, sessionPrefix: `f${round}`, warmupMs: WARMUP_MS, durationMs: DURATION_MS, pids: { 'floor server': server.pid! } };
+      const answer = await generator.run(job);
+      results.push(answer.result!);
+      console.error(`  floor, ${concurrency} clients, round ${round + 1}: ${formatNumber(answer.result!.perSecond)} commands/s, p99 ${answer.result!.p99Ms.toFixed(1)} ms`);
+    }
+  } finally {
+    generator.stop();
+    server.kill();
+  }
+  loadAverage.push(loadavg()[0]!);
+  return { concurrency, rounds: results, loadAverage };
+}
+
+function floorRow(floor: ThroughputRow, confstate: ThroughputRow | undefined): string[] {
+  const pick = (row: ThroughputRow, f: (x: LoadResult) => number): number => median(row.rounds.map(f));
+  const perCommandUs = ['floor server', 'load generator'].map((name) => formatNumber(pick(floor, (x) => (x.cpu[name]! * 1e6) / x.perSecond))).join(' / ');
+  const share = confstate === undefined ? '—' : `${Math.round((pick(confstate, (x) => x.perSecond) / pick(floor, (x) => x.perSecond)) * 100)}%`;
+  return [String(floor.concurrency), formatNumber(pick(floor, (x) => x.perSecond)), perCommandUs, milliseconds(pick(floor, (x) => x.p50Ms)), milliseconds(pick(floor, (x) => x.p99Ms)), share, floor.loadAverage.map((x) => x.toFixed(1)).join(' → ')];
 }
 
 /** Milliseconds with two decimals; a dash when nothing was measured. */
@@ -381,16 +418,22 @@ export async function runApiBench(): Promise<void> {
   console.error(`bench/api: ${ROUNDS} rounds of ${DURATION_MS} ms after ${WARMUP_MS} ms warm-up per concurrency; ${CLIENTS_PER_SESSION} clients per session; medians`);
   const rows: ThroughputRow[] = [];
   if (PHASES.includes('throughput')) for (const concurrency of CONCURRENCY) rows.push(await benchThroughput(concurrency, ROUNDS));
+  const floors: ThroughputRow[] = [];
+  if (PHASES.includes('floor')) for (const concurrency of CONCURRENCY) floors.push(await benchFloor(concurrency, ROUNDS));
   const profile = PROFILE ? await profilePrimary(Math.max(...CONCURRENCY)) : undefined;
   const memory = PHASES.includes('memory') ? await benchMemory() : undefined;
   const host = machine();
   console.log(`\nbench/api on ${host.cpu} (${host.cores} cores, ${host.memoryGiB} GiB), Node ${host.node}; primary, secondary and load generator share the machine\n`);
   if (rows.length > 0) console.log(table(['clients', 'acked commands/s', 'CPU µs per command: primary / secondary / load generator', 'p50 ms', 'p99 ms', 'p99.9 ms', 'failed', 'CPU share (1 core = 100%)', 'load average'], rows.map(throughputRow)));
+  if (floors.length > 0) {
+    console.log('\nthe floor: the same load against a bare WebSocket server (bench/api-floor.ts: result and deltas only, no confstate)\n');
+    console.log(table(['clients', 'commands/s', 'CPU µs per command: server / load generator', 'p50 ms', 'p99 ms', 'confstate as a share of it', 'load average'], floors.map((f) => floorRow(f, rows.find((r) => r.concurrency === f.concurrency)))));
+  }
   if (memory !== undefined) console.log(['', ...memoryLines(memory)].join('\n'));
   if (profile !== undefined) {
     console.log(`\nprimary CPU profile during one round at ${Math.max(...CONCURRENCY)} clients, self time as a share of its busy time:\n`);
     console.log(table(['function', 'self %'], profile.map((p) => [p.name, p.selfPercent.toFixed(1)])));
   }
-  const path = saveResults('api', { machine: host, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientsPerSession: CLIENTS_PER_SESSION, rows, memory, profile });
+  const path = saveResults('api', { machine: host, durationMs: DURATION_MS, warmupMs: WARMUP_MS, clientsPerSession: CLIENTS_PER_SESSION, rows, floors, memory, profile });
   console.log(`saved ${path}`);
 }
