@@ -7,11 +7,13 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { KnownElement, ServerMessage } from '../../src/conference/api.ts';
+import type { ClientMessage, KnownElement, ServerMessage } from '../../src/conference/api.ts';
 import type { ElementState } from '../../src/conference/model.ts';
+import { SessionStream } from '../../src/client/session-stream.ts';
+import { ElementStore } from '../../src/core/element-store.ts';
 import { Hub } from '../../src/server/hub.ts';
 import { bridgeChanges, checkKnown } from '../../src/server/resume-bridge.ts';
-import { MemoryStateNode } from '../../src/server/state-node.ts';
+import { MemoryStateNode, StoreReader } from '../../src/server/state-node.ts';
 import { propertyOptions } from '../support/property.ts';
 
 const at = (key: string, ts: number, value: ElementState['value'] = { v: ts }): ElementState => ({ key: `s/s1/${key}`, ts, value });
@@ -56,9 +58,49 @@ describe('resume bridge: known as input', () => {
   });
 });
 
+/** One write of a random history: which key, deleted or not. Timestamps are the positions, so they only grow. */
 const KEYS = ['meta', 'p/a', 'p/b', 'hand/a', 'hand/b', 'track/a/audio'];
+const historyArbitrary = fc.array(fc.record({ key: fc.nat(KEYS.length - 1), deleted: fc.boolean() }), { minLength: 0, maxLength: 40 });
 
 describe('resume bridge: property', () => {
+  it('resume bridge property: for any history, any per-key point the client saw it to, and any tombstone collection, the bridge through the SDK stream makes the mirror equal the node and tells each differing key once', () => {
+    fc.assert(
+      fc.property(historyArbitrary, fc.array(fc.nat(40), { minLength: KEYS.length, maxLength: KEYS.length }), fc.nat(45), (history, cuts, collectUpTo) => {
+        const writes = history.map((w, i): ElementState => ({ key: `s/s1/${KEYS[w.key]}`, ts: (i + 1) * 16, value: w.deleted ? null : { n: i } }));
+        // The node holds the whole history (W2: whatever a client saw is on it), some tombstones collected.
+        const store = new ElementStore();
+        for (const w of writes) store.apply(w.key, w.value, w.ts, w.value === null);
+        store.collectTombstones(collectUpTo * 16);
+        const nodeElements = new StoreReader(store).sessionElements('s1');
+        // The client saw, per key, the first cuts[k] writes of that key (deltas in any interleaving of keys).
+        const seen = KEYS.flatMap((key, k) => writes.filter((w) => w.key === `s/s1/${key}`).slice(0, cuts[k]!));
+        const stream = new SessionStream('s1');
+        stream.handleSnapshot({ type: 'snapshot', session: 's1', stream: 'old', seq: 0, elements: [], resumed: false, reason: null });
+        stream.handleDelta({ type: 'delta', session: 's1', seq: 1, changes: seen });
+        stream.takeChanges();
+        const before = new Map(stream.mirror.elements().map((e) => [e.key, e.ts]));
+        const subscribe = stream.subscribeMessage() as Extract<ClientMessage, { type: 'subscribe' }>;
+        expect(checkKnown('s1', subscribe.resume, subscribe.known!, 2_000)).toBeUndefined();
+
+        const bridge = bridgeChanges(subscribe.known!, nodeElements, (key) => store.currentTs(key));
+        expect(bridge.ok).toBe(true);
+        if (!bridge.ok) return;
+        expect(stream.handleResumed({ type: 'resumed', session: 's1', stream: 'new', seq: 7, changes: bridge.changes, reason: 'test' })).toBe('bridged');
+        const told = stream.takeChanges();
+
+        const byKey = (elements: readonly ElementState[]) => Object.fromEntries(elements.map((e) => [e.key, [e.ts, e.value]]));
+        expect(byKey(stream.mirror.elements())).toEqual(byKey(nodeElements));
+        // Exactly the keys whose live state differs, each once, and every change took effect.
+        const after = new Map(nodeElements.map((e) => [e.key, e.ts]));
+        const differing = new Set([...before.keys(), ...after.keys()].filter((key) => before.get(key) !== after.get(key)));
+        expect(told.map((c) => c.key).sort()).toEqual([...differing].sort());
+        expect(told).toEqual(bridge.changes);
+        expect(stream.position).toEqual({ stream: 'new', seq: 7 });
+      }),
+      propertyOptions(),
+    );
+  });
+
   it('resume bridge property: for any known list at all (a client ahead, foreign timestamps), the bridge is either refused or exact', () => {
     const knownArbitrary = fc.uniqueArray(fc.tuple(fc.constantFrom(...KEYS), fc.integer({ min: 1, max: 50 })), { selector: ([key]) => key });
     const nodeArbitrary = fc.uniqueArray(fc.tuple(fc.constantFrom(...KEYS), fc.integer({ min: 1, max: 50 })), { selector: ([key]) => key });
