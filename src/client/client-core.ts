@@ -6,14 +6,14 @@
  *  drains pollTransmit / pollEvent / pollTimeoutMs. */
 
 import { API_PROTOCOL_VERSION, type ClientMessage, type NodeInfo, type ServerMessage } from '../conference/api.ts';
-import type { Command, Role } from '../conference/model.ts';
+import type { Command, ElementState, Role } from '../conference/model.ts';
 import { assert } from '../core/assert.ts';
 import type { Random } from '../core/random.ts';
 import { type BackoffSettings, checkBackoffSettings, reconnectDelayMs } from './backoff.ts';
 import type { ErrorCode } from './errors.ts';
 import { PendingCommands } from './pending-commands.ts';
 import { parseServerMessage } from './server-message.ts';
-import { SessionStream } from './session-stream.ts';
+import { KNOWN_LIMITS_DEFAULT, SessionStream } from './session-stream.ts';
 import { mayRedirect, toSocketUrl } from './socket-url.ts';
 
 /** `connecting`: never connected yet; `reconnecting`: lost a connection, trying again; `closed`: `close()` was called or the server refused us for good. */
@@ -59,6 +59,10 @@ export interface ClientSettings extends BackoffSettings {
   readonly pingIntervalMs: number;
   /** Without any message this long after a keepalive ping, the connection is taken for dead. */
   readonly pongTimeoutMs: number;
+  /** A resume lists the mirror's elements (`known`, so a failover is bridged exactly) only up to this many… */
+  readonly resumeKnownMax: number;
+  /** …and only while the subscribe message stays within this many bytes; beyond either, the resume gets a snapshot. */
+  readonly resumeKnownBytesMax: number;
 }
 
 /**
@@ -66,7 +70,8 @@ export interface ClientSettings extends BackoffSettings {
  * - retries: 100 ms doubling to 5 s, half of it random (a killed primary's successor is up within ~1 s, DESIGN.md §4);
  * - commandTimeoutMs 10 s: far inside the server's dedupe window (dedupeTtlMs, 5 min), so a resend is always recognised;
  * - subscriptionsMax 16: the server's subscriptionsPerConnectionMax (beyond it the server refuses without naming the session);
- * - pendingCommandsMax 128: a reconnect resends them all at once with the subscriptions, and 16 + 128 stays within the server's messageBurst (200).
+ * - pendingCommandsMax 128: a reconnect resends them all at once with the subscriptions, and 16 + 128 stays within the server's messageBurst (200);
+ * - resumeKnownMax 2,000: the server's limits.resumeKnownMax; resumeKnownBytesMax 64 KiB: under its wsMessageBytesMax (80 KiB).
  */
 export const CLIENT_DEFAULTS: ClientSettings = {
   backoffMsInitial: 100,
@@ -78,6 +83,8 @@ export const CLIENT_DEFAULTS: ClientSettings = {
   connectTimeoutMs: 5_000,
   pingIntervalMs: 15_000,
   pongTimeoutMs: 10_000,
+  resumeKnownMax: KNOWN_LIMITS_DEFAULT.resumeKnownMax,
+  resumeKnownBytesMax: KNOWN_LIMITS_DEFAULT.resumeKnownBytesMax,
 };
 
 export interface ClientCoreOptions extends Partial<ClientSettings> {
@@ -90,12 +97,20 @@ export interface ClientCoreOptions extends Partial<ClientSettings> {
 
 export type CommandOutcome = { readonly ok: true; readonly duplicate: boolean } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
+/** What brought a mirror's changes: a snapshot (the first, or one reconciled into the mirror), a bridging resume, or a delta. */
+export type ChangeSource = 'snapshot' | 'resume' | 'delta';
+
 /** What the adapter must do or tell: open or close a socket, or report to the application. */
 export type CoreEvent =
   | { readonly type: 'open'; readonly connection: number; readonly url: string }
   | { readonly type: 'close'; readonly connection: number }
   | { readonly type: 'status'; readonly status: ConnectionStatus }
-  | { readonly type: 'view'; readonly session: string }
+  /**
+   * The session's mirror changed or moved: after a snapshot, a resume that
+   * bridged, or a delta. `changes`: what the mirror took (newer timestamps and
+   * deletions, each change once; empty when it only moved to a new position).
+   */
+  | { readonly type: 'view'; readonly session: string; readonly how: ChangeSource; readonly changes: readonly ElementState[] }
   | { readonly type: 'signal'; readonly session: string; readonly from: string; readonly payload: unknown }
   | { readonly type: 'settled'; readonly id: string; readonly outcome: CommandOutcome }
   | { readonly type: 'unsubscribed'; readonly session: string; readonly reason: string }
@@ -130,6 +145,8 @@ const AUTH_REFUSED_CODES: ReadonlySet<string> = new Set(['unauthenticated', 'tok
 const TRANSIENT_COMMAND_CODES: ReadonlySet<string> = new Set(['stale', 'queue_full', 'unavailable', 'rate_limited']);
 /** `unsubscribed` reasons that pass (a refused subscribe names its code): subscribe again after a backoff. */
 const TRANSIENT_UNSUBSCRIBE_REASONS: ReadonlySet<string> = new Set(['rate_limited']);
+/** Non-fatal errors a subscribe's `known` can draw (malformed, or longer than the server's limit). */
+const KNOWN_REFUSED_CODES: ReadonlySet<string> = new Set(['invalid_request', 'too_large']);
 const PROTOCOL_REFUSED_CODE = 'unsupported_protocol';
 const KEEPALIVE_ID_PREFIX = 'keepalive-';
 
@@ -150,7 +167,7 @@ function settingsFrom(options: ClientCoreOptions): ClientSettings {
   for (const name of ['commandTimeoutMs', 'connectTimeoutMs', 'pongTimeoutMs'] as const) {
     if (!(Number.isFinite(checked[name]) && checked[name] > 0)) throw new RangeError(`${name} ${checked[name]} must be a positive number`);
   }
-  for (const name of ['pendingCommandsMax', 'subscriptionsMax'] as const) {
+  for (const name of ['pendingCommandsMax', 'subscriptionsMax', 'resumeKnownMax', 'resumeKnownBytesMax'] as const) {
     if (!(Number.isInteger(checked[name]) && checked[name] > 0)) throw new RangeError(`${name} ${checked[name]} must be a positive integer`);
   }
   if (!(Number.isFinite(checked.pingIntervalMs) && checked.pingIntervalMs >= 0)) throw new RangeError(`pingIntervalMs ${checked.pingIntervalMs} must be ≥ 0`);
@@ -315,7 +332,7 @@ export class ClientCore {
     if (this.#streams.size >= this.settings.subscriptionsMax) {
       return { code: 'subscriptions_full', message: `${this.#streams.size} sessions are subscribed; subscriptionsMax is ${this.settings.subscriptionsMax}` };
     }
-    const stream = new SessionStream(session);
+    const stream = new SessionStream(session, this.settings);
     this.#streams.set(session, stream);
     this.#subscribeIfConnected(stream);
     return stream;
@@ -520,7 +537,11 @@ export class ClientCore {
 
   #onError(socket: Socket, message: ServerError, nowMs: number): void {
     this.#push(this.#events, { type: 'server_error', code: message.code, message: message.message, fatal: message.fatal });
-    if (!message.fatal) return;
+    if (!message.fatal) {
+      // An error names no session: a waiting resume whose `known` may be what was refused goes again without it (a snapshot is always safe).
+      if (KNOWN_REFUSED_CODES.has(message.code)) for (const stream of this.#streams.values()) if (stream.handleKnownRefused()) this.#subscribeIfConnected(stream);
+      return;
+    }
     const problem = { code: message.code, message: `${socket.url}: ${message.message}` };
     const refusedForGood = !socket.welcomed && (message.code === PROTOCOL_REFUSED_CODE || (AUTH_REFUSED_CODES.has(message.code) && !this.#tokenRenewable));
     if (refusedForGood) this.close(problem);
@@ -551,17 +572,18 @@ export class ClientCore {
     switch (message.type) {
       case 'snapshot':
         stream.handleSnapshot(message);
-        if (stream.state === 'live') this.#push(this.#events, { type: 'view', session: stream.session });
+        if (stream.state === 'live') this.#view(stream, 'snapshot');
         return;
       case 'resumed': {
         const outcome = stream.handleResumed(message);
-        if (outcome === 'resubscribe') this.#send(socket, stream.subscribeMessage());
+        if (outcome === 'bridged') this.#view(stream, 'resume');
+        else if (outcome === 'resubscribe') this.#send(socket, stream.subscribeMessage());
         else if (outcome === 'unexpected') this.#fail({ code: 'protocol_error', message: `${socket.url} resumed ${message.session} unasked` }, nowMs);
         return;
       }
       case 'delta': {
         const outcome = stream.handleDelta(message);
-        if (outcome === 'applied') this.#push(this.#events, { type: 'view', session: stream.session });
+        if (outcome === 'applied') this.#view(stream, 'delta');
         else if (outcome === 'gap') this.#send(socket, stream.subscribeMessage());
         return;
       }
@@ -595,6 +617,10 @@ export class ClientCore {
       return;
     }
     this.#send(socket, message);
+  }
+
+  #view(stream: SessionStream, how: ChangeSource): void {
+    this.#push(this.#events, { type: 'view', session: stream.session, how, changes: stream.takeChanges() });
   }
 
   #sendCommand(socket: Socket, id: string): void {

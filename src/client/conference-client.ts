@@ -7,16 +7,16 @@
 
 import type { NodeInfo, StreamPosition } from '../conference/api.ts';
 import type { SessionMirror } from '../conference/mirror.ts';
-import { type Command, ID_PATTERN, type Role, type SessionSettings, type SessionView, type TrackKind } from '../conference/model.ts';
+import { type Command, type ElementState, ID_PATTERN, type Role, type SessionSettings, type SessionView, type TrackKind } from '../conference/model.ts';
 import { type Random, SeededRandom } from '../core/random.ts';
-import { ClientCore, type ClientSettings, type ConnectionStatus, type CoreEvent, type Problem } from './client-core.ts';
+import { type ChangeSource, ClientCore, type ClientSettings, type ConnectionStatus, type CoreEvent, type Problem } from './client-core.ts';
 import { ConferenceError } from './errors.ts';
 import type { SessionStream, StreamState } from './session-stream.ts';
 
-export type { ConnectionState, ConnectionStatus, Identity, ClientSettings } from './client-core.ts';
+export type { ChangeSource, ConnectionState, ConnectionStatus, Identity, ClientSettings } from './client-core.ts';
 export { CLIENT_DEFAULTS } from './client-core.ts';
 export { ConferenceError, isConferenceError, type ErrorCode } from './errors.ts';
-export type { NodeInfo, SessionView, StreamPosition };
+export type { ElementState, NodeInfo, SessionView, StreamPosition };
 
 /**
  * The part of the WebSocket API the SDK uses; the browser's WebSocket and the
@@ -107,7 +107,7 @@ interface SessionPort {
 }
 
 interface SessionHooks {
-  change(): void;
+  change(changes: readonly ElementState[], how: ChangeSource): void;
   signal(from: string, payload: unknown): void;
   unsubscribed(reason: string): void;
   /** The client closed: pending `waitFor`s reject. */
@@ -413,7 +413,7 @@ export class ConferenceClient {
         for (const listener of this.#statusListeners) listener(event.status);
         return;
       case 'view':
-        return this.#sessions.get(event.session)?.hooks.change();
+        return this.#sessions.get(event.session)?.hooks.change(event.changes, event.how);
       case 'signal':
         return this.#sessions.get(event.session)?.hooks.signal(event.from, event.payload);
       case 'unsubscribed':
@@ -536,6 +536,7 @@ function withOptional<T extends object, K extends string, V>(base: T, name: K, v
 export class ConferenceSession {
   readonly #port: SessionPort;
   readonly #changeListeners = new Set<(view: SessionView | undefined) => void>();
+  readonly #elementListeners = new Set<(changes: readonly ElementState[], how: ChangeSource) => void>();
   readonly #signalListeners = new Set<(from: string, payload: unknown) => void>();
   readonly #unsubscribedListeners = new Set<(reason: string) => void>();
   /** Rejecters of pending `waitFor`s, called when the session or its client closes. */
@@ -549,7 +550,8 @@ export class ConferenceSession {
   ) {
     this.#port = port;
     expose({
-      change: () => {
+      change: (changes, how) => {
+        if (changes.length > 0) for (const listener of this.#elementListeners) listener(changes, how);
         const view = this.view;
         for (const listener of this.#changeListeners) listener(view);
       },
@@ -641,7 +643,7 @@ export class ConferenceSession {
   }
 
   /**
-   * Calls `listener` with the new view after every snapshot and delta; returns the function that stops it.
+   * Calls `listener` with the new view after every snapshot, bridging resume and delta; returns the function that stops it.
    *
    * @example
    * ```ts
@@ -661,6 +663,39 @@ export class ConferenceSession {
   onChange(listener: (view: SessionView | undefined) => void): () => void {
     this.#changeListeners.add(listener);
     return () => this.#changeListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` with the element changes the mirror takes, in order:
+   * each a newer `{ key, ts, value }` or a deletion (`value` null), and each
+   * only once. `how` says what brought them: the first `snapshot` (every
+   * element), a `delta`, or a `resume` that bridged a failover or a lost
+   * stream — the changes missed meanwhile, as ordinary changes, not a reload.
+   * A snapshot that arrives while the mirror holds something (another stream
+   * and no bridge) is reconciled by timestamp, and only its real differences
+   * are passed on. Called before `onChange` listeners; returns the function that stops it.
+   *
+   * @example
+   * ```ts
+   * const client = new ConferenceClient({ urls: [serverUrl], token, WebSocket });
+   * const standup = client.session('standup');
+   * const seen: string[] = [];
+   * standup.onElements((changes, how) => {
+   *   for (const change of changes) seen.push(`${how} ${change.key} ${change.value === null ? 'deleted' : 'set'}`);
+   * });
+   * await standup.create({ settings: { lobby: false } });
+   * await standup.join('Ada');
+   * await standup.raiseHand();
+   * await standup.lowerHand();
+   * await standup.waitFor((v) => v.hands.length === 0);
+   * assert.ok(seen.includes('delta s/standup/hand/ada set'));
+   * assert.equal(seen.at(-1), 'delta s/standup/hand/ada deleted');
+   * client.close();
+   * ```
+   */
+  onElements(listener: (changes: readonly ElementState[], how: ChangeSource) => void): () => void {
+    this.#elementListeners.add(listener);
+    return () => this.#elementListeners.delete(listener);
   }
 
   /**

@@ -42,7 +42,18 @@ const CHECKS: Record<ServerMessage['type'], (m: Fields) => string | undefined> =
     !isString(m['participant']) ? 'participant' : !isString(m['session']) ? 'session' : !isString(m['role']) ? 'role' : !isNodeInfo(m['node']) ? 'node' : undefined,
   snapshot: (m) =>
     !isString(m['session']) ? 'session' : !isString(m['stream']) ? 'stream' : !isSeq(m['seq']) ? 'seq' : !isElementList(m['elements']) ? 'elements' : undefined,
-  resumed: (m) => (!isString(m['session']) ? 'session' : !isString(m['stream']) ? 'stream' : !isSeq(m['seq']) ? 'seq' : undefined),
+  resumed: (m) =>
+    !isString(m['session'])
+      ? 'session'
+      : !isString(m['stream'])
+        ? 'stream'
+        : !isSeq(m['seq'])
+          ? 'seq'
+          : m['changes'] !== undefined && !isElementList(m['changes'])
+            ? 'changes'
+            : m['reason'] !== undefined && !isString(m['reason'])
+              ? 'reason'
+              : undefined,
   delta: (m) => (!isString(m['session']) ? 'session' : !isSeq(m['seq']) ? 'seq' : !isElementList(m['changes']) ? 'changes' : undefined),
   unsubscribed: (m) => (!isString(m['session']) ? 'session' : !isString(m['reason']) ? 'reason' : undefined),
   result: (m) =>

@@ -15,12 +15,24 @@ export interface StreamPosition {
   readonly seq: number;
 }
 
+/**
+ * One element a resuming client's mirror holds: its full key (`s/{session}/…`)
+ * and the element's replicated timestamp. Deleted elements are not listed: a
+ * key the client lacks and one it holds deleted need the same bridge.
+ */
+export type KnownElement = readonly [key: string, ts: number];
+
 // ---- client → server ------------------------------------------------------
 
 export type ClientMessage =
   /** Must be the first message; nothing else is accepted before `welcome`. */
   | { readonly type: 'hello'; readonly token: string; readonly protocol: number }
-  | { readonly type: 'subscribe'; readonly session: string; readonly resume?: StreamPosition }
+  /**
+   * `known` (only with `resume`): every live element the client's mirror
+   * holds, so a server that cannot replay the stream can still bridge the
+   * mirror exactly (a `resumed` carrying `changes`) instead of a snapshot.
+   */
+  | { readonly type: 'subscribe'; readonly session: string; readonly resume?: StreamPosition; readonly known?: readonly KnownElement[] }
   | { readonly type: 'unsubscribe'; readonly session: string }
   /** `id`: chosen by the client, unique per client; a retry with the same id is applied once. */
   | { readonly type: 'command'; readonly id: string; readonly session: string; readonly command: Command }
@@ -43,7 +55,9 @@ export type ServerMessage =
   /**
    * The whole state of a session at `seq`. `resumed: false` with a `reason`
    * when the client asked to resume but the deltas it missed are no longer
-   * held (or came from another stream): the client must replace its mirror.
+   * held (or came from another stream) and no exact bridge was possible: the
+   * client must replace its mirror — or reconcile it, as the SDK does: per
+   * key the newer timestamp wins, and a key the snapshot lacks is deleted.
    */
   | {
       readonly type: 'snapshot';
@@ -54,8 +68,25 @@ export type ServerMessage =
       readonly resumed: false;
       readonly reason: string | null;
     }
-  /** Sent instead of a snapshot when a resume succeeded: the deltas after `seq` follow. */
-  | { readonly type: 'resumed'; readonly session: string; readonly stream: string; readonly seq: number }
+  /**
+   * Sent instead of a snapshot when a resume succeeded: the deltas after `seq`
+   * follow. Without `changes`, `stream` and `seq` are the position the client
+   * asked for and the missed deltas follow. With `changes` (a bridge: the
+   * client sent `known`, and the stream could not be replayed, `reason` says
+   * why), `stream` and `seq` are the node's current position, possibly on
+   * another stream, and `changes` turn the mirror `known` described into the
+   * session at that seq: newer and missing elements, and deletions (`value`
+   * null, with the node's deletion timestamp) of keys it no longer holds —
+   * each key at most once.
+   */
+  | {
+      readonly type: 'resumed';
+      readonly session: string;
+      readonly stream: string;
+      readonly seq: number;
+      readonly changes?: readonly ElementState[];
+      readonly reason?: string;
+    }
   /** Element changes, numbered per session without gaps: seq = previous seq + 1. */
   | { readonly type: 'delta'; readonly session: string; readonly seq: number; readonly changes: readonly ElementState[] }
   | { readonly type: 'unsubscribed'; readonly session: string; readonly reason: string }

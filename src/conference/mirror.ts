@@ -82,18 +82,24 @@ export class SessionMirror {
     this.#prefix = `s/${session}/`;
   }
 
-  /** Applies a change if it is newer than what the mirror holds for its key. Returns true when it changed something. */
+  /**
+   * Applies a change if it is newer than what the mirror holds for its key —
+   * or a deletion at the very timestamp of a live value (what `reconcile`
+   * tells when a snapshot lacks a key; the server never issues two writes
+   * with one timestamp, so this tie never arises otherwise, and it keeps the
+   * rule order-free). Returns true when it changed something.
+   */
   apply(change: ElementState): boolean {
     if (!change.key.startsWith(this.#prefix)) return false;
     const held = this.#elements.get(change.key);
-    if (held !== undefined && held.ts >= change.ts) return false;
+    if (held !== undefined && (held.ts > change.ts || (held.ts === change.ts && (change.value !== null || held.value === null)))) return false;
     this.#elements.set(change.key, { key: change.key, ts: change.ts, value: change.value });
     this.#follow(change);
     return true;
   }
 
-  /** Replaces everything with a snapshot. */
-  load(elements: readonly ElementState[]): void {
+  /** Replaces everything with a snapshot. Returns the elements it holds now (each key once). */
+  load(elements: readonly ElementState[]): ElementState[] {
     this.#elements.clear();
     this.#people.clear();
     this.#participantViews.clear();
@@ -104,6 +110,31 @@ export class SessionMirror {
     this.#raised.clear();
     this.#order = [];
     for (const element of elements) this.apply(element);
+    return this.elements();
+  }
+
+  /**
+   * Brings the mirror to a snapshot without starting over: per key the newer
+   * timestamp wins, and a live key the snapshot lacks is deleted (a deletion
+   * at the timestamp held: a snapshot does not say when the deletion
+   * happened, and `apply` lets a deletion win that tie). Returns the changes
+   * that took effect — nothing for a mirror that already equals the snapshot —
+   * so a listener sees only real differences.
+   */
+  reconcile(elements: readonly ElementState[]): ElementState[] {
+    const changes: ElementState[] = [];
+    const present = new Set<string>();
+    for (const element of elements) {
+      present.add(element.key);
+      if (this.apply(element)) changes.push(this.#elements.get(element.key)!);
+    }
+    for (const held of [...this.#elements.values()]) {
+      if (held.value === null || present.has(held.key)) continue;
+      const removal: ElementState = { key: held.key, ts: held.ts, value: null };
+      this.apply(removal);
+      changes.push(removal);
+    }
+    return changes;
   }
 
   /** The timestamp held for `key`, 0 if none. */

@@ -62,6 +62,14 @@ export interface ServerLimits {
   readonly resumeDeltasMax: number;
   /** Sessions whose delta ring is held (least recently used without subscribers are dropped first). */
   readonly resumeSessionsMax: number;
+  /**
+   * Entries of a subscribe's `known` list (the elements a resuming client's
+   * mirror holds, so a resume across streams can be bridged). 2,000: a
+   * 400-participant session at ~5 elements each. At ~50 bytes an entry the
+   * message-size limit (wsMessageBytesMax) binds first; this one bounds the
+   * server's work per resume when keys are short. The SDK's default is the same.
+   */
+  readonly resumeKnownMax: number;
   /** Changes gathered into one delta before it is sent without waiting for the end of the turn. */
   readonly deltaChangesMax: number;
   /** Sessions (not ended) this node holds; creating one more is refused. The issue's goal: 10,000. */
@@ -108,6 +116,7 @@ export const SERVER_LIMITS_DEFAULT: ServerLimits = {
   presenceGraceMs: 30_000,
   resumeDeltasMax: 256,
   resumeSessionsMax: 10_000,
+  resumeKnownMax: 2_000,
   deltaChangesMax: 1_000,
   sessionsMax: 10_000,
   mirrorsMax: 10_000,

@@ -9,11 +9,18 @@
  *  - A snapshot first flushes what is gathered, so snapshot seq N holds
  *    exactly the state after delta N.
  *  - A stream id names this server instance, the node's epoch and the
- *    session's stream generation: a seq from any other stream never applies. */
+ *    session's stream generation: a seq from any other stream never applies.
+ *  - A resume the ring cannot serve (another stream: after a failover, an
+ *    epoch change, a restart; or deltas no longer held) is bridged when the
+ *    client said what its mirror holds (`known`): `resumed` on the current
+ *    stream with the changes from that mirror to the session now
+ *    (resume-bridge.ts). Without `known`, or when no exact bridge exists, a
+ *    snapshot flagged with the reason. */
 
-import type { ServerMessage, StreamPosition } from '../conference/api.ts';
+import type { KnownElement, ServerMessage, StreamPosition } from '../conference/api.ts';
 import type { ElementState } from '../conference/model.ts';
 import { assert } from '../core/assert.ts';
+import { bridgeChanges } from './resume-bridge.ts';
 import type { Change, StateNode } from './state-node.ts';
 
 export interface HubSubscriber {
@@ -67,10 +74,13 @@ export class Hub {
 
   /**
    * Adds a subscriber and returns what it must be sent first, in order: a
-   * `snapshot`, or `resumed` followed by the deltas after `resume.seq`. Later
+   * `snapshot`; or `resumed` followed by the deltas after `resume.seq`; or,
+   * when those are not held but `known` says what the client's mirror holds,
+   * `resumed` with the bridging `changes` at the stream's current seq. Later
    * deltas go to `subscriber.send`. Synchronous, so no delta falls between.
+   * `known` has passed `checkKnown`.
    */
-  subscribe(session: string, subscriber: HubSubscriber, resume: StreamPosition | undefined): string[] {
+  subscribe(session: string, subscriber: HubSubscriber, resume: StreamPosition | undefined, known?: readonly KnownElement[]): string[] {
     this.flush(session);
     const stream = this.#streams.get(session);
     const replay = resume === undefined || stream === undefined ? undefined : this.#replay(stream, resume);
@@ -81,8 +91,14 @@ export class Hub {
       const resumed: ServerMessage = { type: 'resumed', session, stream: target.id, seq: resume!.seq };
       return [JSON.stringify(resumed), ...replay];
     }
-    const reason = resume === undefined ? null : (replay ?? `stream ${JSON.stringify(resume.stream)} is not held by this server`);
-    return [this.#snapshotText(session, target, reason)];
+    if (resume === undefined) return [this.#snapshotText(session, target, null)];
+    const reason = replay ?? `stream ${JSON.stringify(resume.stream)} is not held by this server`;
+    if (known === undefined) return [this.#snapshotText(session, target, reason)];
+    // The stream's seq is the state sessionElements reads: everything gathered was flushed above.
+    const bridge = bridgeChanges(known, this.node.sessionElements(session), (key) => this.node.currentTs(key));
+    if (!bridge.ok) return [this.#snapshotText(session, target, `${reason}; no exact bridge from the known elements: ${bridge.problem}`)];
+    const resumed: ServerMessage = { type: 'resumed', session, stream: target.id, seq: target.seq, changes: bridge.changes, reason };
+    return [JSON.stringify(resumed)];
   }
 
   unsubscribe(session: string, subscriber: HubSubscriber): void {

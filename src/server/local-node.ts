@@ -122,6 +122,10 @@ export class LocalNode implements StateNode {
     return this.#reader.sessionElements(session);
   }
 
+  currentTs(key: string): number {
+    return this.#reader.currentTs(key);
+  }
+
   sessionIds(): Iterable<string> {
     return this.#reader.sessionIds();
   }

@@ -86,8 +86,10 @@ export const ServerMessageSchema = Type.Union(
     message('welcome', { participant: Type.String(), session: Type.String(), role: RoleSchema, service: Type.Boolean(), node: NodeInfoSchema }, 'The hello was accepted.'),
     message('snapshot', {
       session: Type.String(), stream: Type.String(), seq: Type.Integer(), elements: Type.Array(ElementStateSchema), resumed: Type.Literal(false), reason: Type.Union([Type.String(), Type.Null()]),
-    }, 'The whole session at seq; with a reason when a resume was refused.'),
-    message('resumed', { session: Type.String(), stream: Type.String(), seq: Type.Integer() }, 'The resume succeeded: the deltas after seq follow.'),
+    }, 'The whole session at seq; with a reason when a resume could be neither replayed nor bridged.'),
+    message('resumed', {
+      session: Type.String(), stream: Type.String(), seq: Type.Integer(), changes: Type.Optional(Type.Array(ElementStateSchema)), reason: Type.Optional(Type.String()),
+    }, 'The resume succeeded: the deltas after seq follow. With changes (a bridge, after a subscribe with known): stream and seq are the current position, and changes turn the mirror known described into the session at seq.'),
     message('delta', { session: Type.String(), seq: Type.Integer(), changes: Type.Array(ElementStateSchema) }, 'Changes; seq = previous + 1.'),
     message('unsubscribed', { session: Type.String(), reason: Type.String() }, 'No more deltas for this session (requested, kicked, denied).'),
     message('result', { id: Type.String(), ok: Type.Literal(true), duplicate: Type.Boolean() }, 'A command was applied (duplicate: a retry of one applied before).'),

@@ -15,6 +15,7 @@ import {
   TITLE_LENGTH_MAX,
   TRACK_KINDS,
 } from '../conference/model.ts';
+import { KEY_LENGTH_MAX_DEFAULT } from '../core/keys.ts';
 import { TOKEN_LENGTH_MAX } from './auth.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -87,10 +88,25 @@ const StreamPositionSchema = Type.Object(
   strict,
 );
 
+/**
+ * One entry of a subscribe's `known`: `[key, ts]`. The key grammar and length
+ * are core/keys.ts's (KEY_LENGTH_MAX_DEFAULT); that it names an element of the
+ * subscribed session, each key once, and the count (limits.resumeKnownMax) are
+ * checked by resume-bridge.ts `checkKnown`, which knows the session and limits.
+ */
+const KnownElementSchema = Type.Tuple([
+  Type.String({ minLength: 1, maxLength: KEY_LENGTH_MAX_DEFAULT, pattern: '^[A-Za-z0-9_.:~-]{1,64}(/[A-Za-z0-9_.:~-]{1,64})*$', description: 'element key s/{session}/…' }),
+  Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "the element's timestamp in the client's mirror" }),
+]);
+
 /** One schema per ClientMessage type, by type. */
 export const CLIENT_MESSAGE_VARIANTS = {
   hello: variant('hello', { token: Type.String({ minLength: 1, maxLength: TOKEN_LENGTH_MAX }), protocol: Type.Integer({ minimum: 1, maximum: 1_000_000 }) }),
-  subscribe: variant('subscribe', { session: Id, resume: Type.Optional(StreamPositionSchema) }),
+  subscribe: variant('subscribe', {
+    session: Id,
+    resume: Type.Optional(StreamPositionSchema),
+    known: Type.Optional(Type.Array(KnownElementSchema, { description: "the live elements of the client's mirror, with resume: lets a resume the stream cannot replay be bridged" })),
+  }),
   unsubscribe: variant('unsubscribe', { session: Id }),
   command: variant('command', { id: RequestId, session: Id, command: CommandSchema }),
   signal: variant('signal', { session: Id, to: Id, payload: Type.Unknown({ description: 'opaque (SDP offer / answer, ICE candidate); at most 64 KiB as JSON' }) }),

@@ -52,6 +52,13 @@ export interface StateNode {
   write(updates: readonly ElementUpdate[]): Promise<WriteOutcome[]>;
   /** The live (not deleted) elements of a session. */
   sessionElements(session: string): ElementState[];
+  /**
+   * The timestamp a write to `key` must exceed here: its element's (a
+   * tombstone's included), or for a key not held the highest collected
+   * tombstone timestamp (0 if none) — so a deleted key's deletion happened at
+   * or before it. What a resume bridge dates a deletion with.
+   */
+  currentTs(key: string): number;
   sessionIds(): Iterable<string>;
   /** Calls `listener` after every change this node applies (own writes, replication, repair). Returns an unsubscribe function. */
   onChange(listener: (change: Change) => void): () => void;
@@ -77,6 +84,10 @@ export class StoreReader {
       if (!element.deleted) out.push({ key: element.key, ts: element.ts, value: element.value });
     }
     return out;
+  }
+
+  currentTs(key: string): number {
+    return this.store.currentTs(key);
   }
 
   sessionIds(): Iterable<string> {
@@ -176,6 +187,10 @@ export class MemoryStateNode implements StateNode {
 
   sessionElements(session: string): ElementState[] {
     return this.reader.sessionElements(session);
+  }
+
+  currentTs(key: string): number {
+    return this.reader.currentTs(key);
   }
 
   sessionIds(): Iterable<string> {

@@ -14,6 +14,7 @@ import type { ServerLimits } from './config.ts';
 import { ERRORS, type ErrorCode, type Refusal, refusal } from './errors.ts';
 import type { Hub, HubSubscriber } from './hub.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { checkKnown } from './resume-bridge.ts';
 import { checkClientMessage } from './schemas.ts';
 import type { Corkable, WriteBatcher } from './write-batch.ts';
 
@@ -181,7 +182,7 @@ export class Connection implements HubSubscriber {
     }
     switch (message.type) {
       case 'subscribe':
-        return this.#subscribe(message.session, message.resume);
+        return this.#subscribe(message);
       case 'unsubscribe':
         return this.#unsubscribe(message.session);
       case 'command':
@@ -238,7 +239,10 @@ export class Connection implements HubSubscriber {
     this.#timer.unref();
   }
 
-  #subscribe(session: string, resume: Extract<ClientMessage, { type: 'subscribe' }>['resume']): void {
+  #subscribe({ session, resume, known }: Extract<ClientMessage, { type: 'subscribe' }>): void {
+    // A bad `known` is bad input like a schema failure: answered, nothing changes (a subscription held stays as it was).
+    const badKnown = known === undefined ? undefined : checkKnown(session, resume, known, this.context.limits.resumeKnownMax);
+    if (badKnown !== undefined) return this.#invalid(badKnown);
     const principal = this.#principal!;
     const denied = checkSessionAccess(principal, session);
     if (denied !== undefined) return this.#refuseSubscribe(session, denied);
@@ -254,7 +258,7 @@ export class Connection implements HubSubscriber {
       this.#subscriptions.add(session);
       this.context.attach(this, session);
     }
-    for (const text of this.context.hub.subscribe(session, this, resume)) this.send(text);
+    for (const text of this.context.hub.subscribe(session, this, resume, known)) this.send(text);
   }
 
   /** A refused subscribe: the error, then `unsubscribed` naming the session, so a client knows which subscription ended. */

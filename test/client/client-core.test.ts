@@ -234,7 +234,7 @@ describe('sdk core: refusals and protocol errors', () => {
     driver.closeSocket();
     driver.tick();
     driver.welcome();
-    expect(driver.sent.at(-1)).toEqual({ type: 'subscribe', session: 'standup', resume: { stream: 'n1', seq: 3 } });
+    expect(driver.sent.at(-1)).toEqual({ type: 'subscribe', session: 'standup', resume: { stream: 'n1', seq: 3 }, known: [] });
     driver.receive({ type: 'resumed', session: 'standup', stream: 'n1', seq: 9 });
     expect(driver.sent.at(-1)).toEqual({ type: 'subscribe', session: 'standup' });
     driver.receive({ type: 'resumed', session: 'standup', stream: 'n1', seq: 0 });
@@ -334,5 +334,72 @@ describe('sdk core: keepalive and signals', () => {
     expect(() => new ClientCore({ urls: ['ftp://x'], random: new SeededRandom(1) })).toThrow(/ftp/);
     expect(() => new ClientCore({ urls: [A], random: new SeededRandom(1), pendingCommandsMax: 0 })).toThrow(/pendingCommandsMax/);
     expect(() => new ClientCore({ urls: [A], random: new SeededRandom(1), backoffJitter: 2 })).toThrow(/backoffJitter/);
+  });
+});
+
+describe('sdk core: resume across streams', () => {
+  const meta = { key: 's/standup/meta', ts: 10, value: { title: 'Stand-up', organizer: 'ada', createdAtMs: 0, scheduledAtMs: null } };
+  const hand = (who: string, ts: number) => ({ key: `s/standup/hand/${who}`, ts, value: { raisedAtMs: ts } });
+  const views = (driver: Driver) => driver.events.filter((e): e is Extract<CoreEvent, { type: 'view' }> => e.type === 'view');
+
+  /** A driver whose stream is live on n1 at seq 3 holding meta and bo's hand, then reconnected: its resume is the last message sent. */
+  function resuming(options: Partial<ClientCoreOptions> = {}): Driver {
+    const driver = new Driver(options);
+    driver.core.subscribe('standup');
+    driver.welcome();
+    driver.receive({ type: 'snapshot', session: 'standup', stream: 'n1', seq: 3, elements: [meta, hand('bo', 11)], resumed: false, reason: null });
+    driver.closeSocket();
+    driver.tick();
+    driver.welcome();
+    return driver;
+  }
+
+  it('sdk core: a resume lists the mirror as known; a bridging resumed applies its changes once, moves to the new stream and tells them as one view event', () => {
+    const driver = resuming();
+    expect(driver.sent.at(-1)).toEqual({ type: 'subscribe', session: 'standup', resume: { stream: 'n1', seq: 3 }, known: [['s/standup/meta', 10], ['s/standup/hand/bo', 11]] });
+    const changes = [{ key: 's/standup/hand/bo', ts: 14, value: null }, hand('cy', 15)];
+    driver.receive({ type: 'resumed', session: 'standup', stream: 'n2', seq: 0, changes, reason: 'another stream' });
+    expect(views(driver).at(-1)).toEqual({ type: 'view', session: 'standup', how: 'resume', changes });
+    const stream = driver.core.stream('standup')!;
+    expect([stream.state, stream.position]).toEqual(['live', { stream: 'n2', seq: 0 }]);
+    expect([stream.mirror.valueOf('s/standup/hand/bo'), stream.mirror.valueOf('s/standup/hand/cy')]).toEqual([null, { raisedAtMs: 15 }]);
+    // The deltas of the new stream follow from its seq.
+    driver.receive({ type: 'delta', session: 'standup', seq: 1, changes: [hand('bo', 16)] });
+    expect(views(driver).at(-1)).toMatchObject({ how: 'delta', changes: [hand('bo', 16)] });
+    expect(stream.position).toEqual({ stream: 'n2', seq: 1 });
+  });
+
+  it('sdk core: a snapshot while the mirror holds something is reconciled: newer wins, a missing key is deleted, only real differences are told', () => {
+    const driver = resuming();
+    driver.receive({ type: 'snapshot', session: 'standup', stream: 'n2', seq: 0, elements: [meta, hand('cy', 15)], resumed: false, reason: 'not held' });
+    expect(views(driver).at(-1)).toEqual({ type: 'view', session: 'standup', how: 'snapshot', changes: [hand('cy', 15), { key: 's/standup/hand/bo', ts: 11, value: null }] });
+    // The same state again (say, an epoch change on the node): nothing to tell.
+    driver.receive({ type: 'snapshot', session: 'standup', stream: 'n3', seq: 0, elements: [meta, hand('cy', 15)], resumed: false, reason: 'epoch' });
+    expect(views(driver).at(-1)).toEqual({ type: 'view', session: 'standup', how: 'snapshot', changes: [] });
+  });
+
+  it('sdk core: known is left out beyond resumeKnownMax entries or resumeKnownBytesMax bytes', () => {
+    expect(resuming({ resumeKnownMax: 1 }).sent.at(-1)).toEqual({ type: 'subscribe', session: 'standup', resume: { stream: 'n1', seq: 3 } });
+    expect(resuming({ resumeKnownMax: 2 }).sent.at(-1)).toHaveProperty('known');
+    const exact = JSON.stringify({ type: 'subscribe', session: 'standup', resume: { stream: 'n1', seq: 3 }, known: [['s/standup/meta', 10], ['s/standup/hand/bo', 11]] }).length;
+    expect(resuming({ resumeKnownBytesMax: exact }).sent.at(-1)).toHaveProperty('known');
+    expect(resuming({ resumeKnownBytesMax: exact - 1 }).sent.at(-1)).not.toHaveProperty('known');
+  });
+
+  it('sdk core: a non-fatal invalid_request or too_large while a resume with known waits makes it go again without known', () => {
+    const driver = resuming();
+    driver.receive({ type: 'error', code: 'too_large', message: 'message/known has 2 entries; limits.resumeKnownMax is 1', fatal: false });
+    expect(driver.sent.at(-1)).toEqual({ type: 'subscribe', session: 'standup', resume: { stream: 'n1', seq: 3 } });
+    const sent = driver.sent.length;
+    driver.receive({ type: 'error', code: 'invalid_request', message: 'something else', fatal: false });
+    expect(driver.sent.length).toBe(sent); // the waiting subscribe has no known: nothing to drop
+    expect(driver.core.status.state).toBe('connected');
+  });
+
+  it('sdk core: a bridging resumed that nobody asked for (the stream is live) is a protocol error', () => {
+    const driver = resuming();
+    driver.receive({ type: 'resumed', session: 'standup', stream: 'n1', seq: 3 });
+    driver.receive({ type: 'resumed', session: 'standup', stream: 'n2', seq: 0, changes: [], reason: 'x' });
+    expect(driver.core.status.lastError?.code).toBe('protocol_error');
   });
 });

@@ -59,19 +59,47 @@ describe('sdk reconnect', () => {
     expect(client.status.lastError?.code).toBe('connection_closed');
   });
 
-  it('reconnect: a resume from a seq the server no longer holds gets a fresh snapshot that replaces the mirror', async () => {
+  it('reconnect: a resume from a seq the server no longer holds is bridged from what the mirror holds: the missed changes arrive once, as ordinary changes', async () => {
     const cluster = await startCluster(2);
     const { client, session } = await liveSession(cluster);
+    writeHand(cluster, 'gone', 1); // held by the mirror, deleted while the client is away
+    await until(() => session.mirror.valueOf('s/standup/hand/gone') !== null, 'the hand to arrive');
     const before = session.position!;
+    const seen: string[] = [];
+    session.onElements((changes, how) => seen.push(...changes.map((c) => `${how} ${c.key.slice(10)} ${c.value === null ? 'deleted' : 'set'}`)));
     cluster.primary.dropConnections();
     await until(() => client.status.state === 'reconnecting', 'the client to notice the drop');
     for (let i = 0; i < 4; i++) writeHand(cluster, `p${i}`, i);
-    cluster.conference.write('standup', [{ key: 's/standup/hand/p0', value: null }]); // a delete the client must not miss
+    cluster.conference.write('standup', [{ key: 's/standup/hand/p0', value: null }]); // created and deleted while away: nothing to tell
+    cluster.conference.write('standup', [{ key: 's/standup/hand/gone', value: null }]); // a delete the client must not miss
+    await until(() => session.state === 'live' && session.position!.seq === cluster.primary.node.seqOf('standup'), 'the bridge');
+
+    expect(cluster.primary.node.subscribeLog.at(-1)).toMatchObject({ resume: before, answer: 'bridged' });
+    expect(mirrorsServer(session.mirror, cluster.conference, 'standup')).toBe(true);
+    expect(session.view).toEqual(serverView(cluster.conference, 'standup'));
+    expect(seen.sort()).toEqual(['resume hand/gone deleted', 'resume hand/p1 set', 'resume hand/p2 set', 'resume hand/p3 set']);
+  });
+
+  it('reconnect: a resume answered by a snapshot (no bridge) is reconciled into the mirror: only the real differences become changes', async () => {
+    const cluster = await startCluster(2);
+    const { client, session } = await liveSession(cluster);
+    writeHand(cluster, 'gone', 1);
+    await until(() => session.mirror.valueOf('s/standup/hand/gone') !== null, 'the hand to arrive');
+    const before = session.position!;
+    const seen: string[] = [];
+    session.onElements((changes, how) => seen.push(...changes.map((c) => `${how} ${c.key.slice(10)} ${c.value === null ? 'deleted' : 'set'}`)));
+    cluster.primary.node.faults.noBridge = true;
+    cluster.primary.dropConnections();
+    await until(() => client.status.state === 'reconnecting', 'the client to notice the drop');
+    for (let i = 0; i < 4; i++) writeHand(cluster, `p${i}`, i);
+    cluster.conference.write('standup', [{ key: 's/standup/hand/p0', value: null }]);
+    cluster.conference.write('standup', [{ key: 's/standup/hand/gone', value: null }]);
     await until(() => session.state === 'live' && session.position!.seq === cluster.primary.node.seqOf('standup'), 'the snapshot');
 
     expect(cluster.primary.node.subscribeLog.at(-1)).toMatchObject({ resume: before, answer: 'snapshot' });
     expect(mirrorsServer(session.mirror, cluster.conference, 'standup')).toBe(true);
     expect(['p0', 'p1', 'p2', 'p3'].map((p) => session.mirror.valueOf(`s/standup/hand/${p}`) !== null)).toEqual([false, true, true, true]);
+    expect(seen.sort()).toEqual(['snapshot hand/gone deleted', 'snapshot hand/p1 set', 'snapshot hand/p2 set', 'snapshot hand/p3 set']);
   });
 });
 
@@ -138,8 +166,8 @@ describe('sdk failover', () => {
     expect(resent.slice(0, 3)).toEqual(inFlightIds);
     for (const id of [...inFlightIds, resent[3]!]) expect(cluster.conference.executions.get(id)).toBe(1);
     expect(client.status).toMatchObject({ state: 'connected', url: cluster.primary.url, failedOver: true, node: { nodeId: 2, role: 'primary', epoch: 2 } });
-    // The new primary numbers its own stream: the old position cannot resume there.
-    expect(cluster.primary.node.subscribeLog.at(-1)).toMatchObject({ answer: 'snapshot' });
+    // The new primary numbers its own stream: the old position cannot be replayed there, so it is bridged from the mirror.
+    expect(cluster.primary.node.subscribeLog.at(-1)).toMatchObject({ answer: 'bridged' });
     await until(() => session.view?.phase === 'locked', 'the lock to show');
     expect(mirrorsServer(session.mirror, cluster.conference, 'standup')).toBe(true);
   });

@@ -8,6 +8,7 @@
 
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SessionMirror } from '../../src/conference/mirror.ts';
 import { propertyOptions, numRuns } from '../support/property.ts';
 import { FakeCluster } from '../support/fake-conference-server.ts';
 import { SESSION, SdkSimulation, stepArbitrary } from '../support/sdk-simulation.ts';
@@ -21,6 +22,11 @@ function outcomeOf(simulation: SdkSimulation): Record<string, unknown> {
   const executedTwice = [...simulation.conference.executions].filter(([, count]) => count > 1).map(([id]) => id);
   const unanswered = [...simulation.outcomes].filter(([, outcome]) => outcome === undefined).map(([id]) => id);
   const okNotExecutedOnce = [...simulation.outcomes].filter(([id, o]) => o?.ok === true && simulation.conference.executions.get(id) !== 1).map(([id]) => id);
+  // What the application was told: each (key, ts, deleted) once, and replayed from nothing it rebuilds the mirror.
+  const toldKeys = simulation.told.map((c) => `${c.key}@${c.ts}${c.value === null ? ' deleted' : ''}`);
+  const toldTwice = toldKeys.filter((key, i) => toldKeys.indexOf(key) !== i);
+  const replay = new SessionMirror(SESSION);
+  for (const change of simulation.told) replay.apply(change);
   return {
     elements: sorted(stream.mirror.elements()),
     view: stream.view,
@@ -28,6 +34,8 @@ function outcomeOf(simulation: SdkSimulation): Record<string, unknown> {
     executedTwice,
     unanswered,
     okNotExecutedOnce,
+    toldTwice,
+    toldRebuilds: JSON.stringify(sorted(replay.elements())) === JSON.stringify(sorted(stream.mirror.elements())),
   };
 }
 
@@ -40,6 +48,8 @@ function expectedOf(simulation: SdkSimulation): Record<string, unknown> {
     executedTwice: [],
     unanswered: [],
     okNotExecutedOnce: [],
+    toldTwice: [],
+    toldRebuilds: true,
   };
 }
 
@@ -47,7 +57,7 @@ function expectedOf(simulation: SdkSimulation): Record<string, unknown> {
 const schedule = fc.boolean().chain((withFailover) => fc.array(stepArbitrary(withFailover), { minLength: 10, maxLength: 200, size: 'max' }));
 
 describe('sdk mirror properties', () => {
-  it('sdk property: after any schedule of deliveries, replays, lost deltas, cuts, writes, commands and a failover, the settled mirror equals the cluster state and every command was applied at most once', () => {
+  it('sdk property: after any schedule of deliveries, replays, lost deltas, cuts, writes, commands and a failover, the settled mirror equals the cluster state, every change was told once, and every command was applied at most once', () => {
     fc.assert(
       fc.property(schedule, fc.nat(), fc.integer({ min: 1, max: 16 }), (steps, seed, historyMax) => {
         const simulation = new SdkSimulation(seed, historyMax);

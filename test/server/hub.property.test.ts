@@ -81,6 +81,7 @@ async function setup(participants: number, ringMax: number, scheduler: fc.Schedu
     status: () => memory.status(),
     write: (updates) => scheduler.schedule(Promise.resolve(), 'write').then(() => memory.write(updates)),
     sessionElements: (s) => memory.sessionElements(s),
+    currentTs: (key) => memory.currentTs(key),
     sessionIds: () => memory.sessionIds(),
     onChange: (listener) => memory.onChange(listener),
   };

@@ -119,6 +119,57 @@ describe('ws: subscribe, deltas, resume', () => {
     expect(await foreign.next((m) => m.type === 'snapshot')).toMatchObject({ resumed: false, reason: expect.stringContaining('other-server-e1-1') });
   });
 
+  it('ws: a resume from another server with known is answered resumed with the bridging changes on this stream, then its deltas', async () => {
+    const started = await server();
+    await createSession(started, 's1');
+    const host = await welcomed(started.url, 'host', 's1', 'host');
+    await host.command('s1', 'j', { type: 'join', name: 'Host' });
+    await host.command('s1', 'h', { type: 'raise_hand' });
+    const [meta, hand] = ['s/s1/meta', 's/s1/hand/host'].map((key) => started.node.sessionElements('s1').find((e) => e.key === key)!);
+    await host.command('s1', 'l', { type: 'lower_hand' });
+    const watcher = await welcomed(started.url, 'watcher', 's1');
+    // The mirror another server left: the meta as it is, the hand before it was lowered, no participant.
+    watcher.send({ type: 'subscribe', session: 's1', resume: { stream: 'other-server-e1-1', seq: 7 }, known: [[meta!.key, meta!.ts], [hand!.key, hand!.ts]] });
+    const resumed = await watcher.next<'resumed'>((m) => m.type === 'resumed');
+    expect(resumed).toMatchObject({ session: 's1', stream: started.hub.snapshot('s1').stream, reason: expect.stringContaining('other-server-e1-1') });
+    // Everything but the meta it holds as it is, and the hand's deletion at the server's tombstone ts.
+    const expected = [...started.node.sessionElements('s1').filter((e) => e.key !== meta!.key), { key: hand!.key, ts: started.node.currentTs(hand!.key), value: null }];
+    expect(resumed.changes).toEqual(expected.sort((a, b) => a.ts - b.ts));
+    await host.command('s1', 'h2', { type: 'raise_hand' });
+    const delta = await watcher.next<'delta'>((m) => m.type === 'delta');
+    expect(delta.seq).toBe(resumed.seq + 1);
+    expect(delta.changes).toMatchObject([{ key: hand!.key, value: { raisedAtMs: expect.any(Number) } }]);
+  });
+
+  it('ws: a bad known (wrong types, a duplicate, a foreign key, without resume, beyond resumeKnownMax) gets an error naming it and changes nothing', async () => {
+    const started = await server({ limits: { resumeKnownMax: 2 } });
+    await createSession(started, 's1');
+    const host = await welcomed(started.url, 'host', 's1', 'host');
+    await host.command('s1', 'j', { type: 'join', name: 'Host' });
+    const watcher = await welcomed(started.url, 'watcher', 's1');
+    const resume = { stream: 'other-server-e1-1', seq: 1 };
+    const cases: [unknown, string, string][] = [
+      [{ resume, known: [['s/s1/meta', 'soon']] }, 'invalid_request', 'message/known/0/1'],
+      [{ resume, known: [['s/s1/meta']] }, 'invalid_request', 'message/known/0'],
+      [{ resume, known: { 's/s1/meta': 1 } }, 'invalid_request', 'message/known'],
+      [{ resume, known: [['s/s1/meta', 1, 2]] }, 'invalid_request', 'message/known/0'],
+      [{ resume, known: [['s/s1/meta', 1], ['s/s1/meta', 2]] }, 'invalid_request', 'listed twice'],
+      [{ resume, known: [['s/s2/meta', 1]] }, 'invalid_request', 'not an element of session "s1"'],
+      [{ known: [] }, 'invalid_request', 'only with message/resume'],
+      [{ resume, known: [['s/s1/a', 1], ['s/s1/b', 1], ['s/s1/c', 1]] }, 'too_large', 'limits.resumeKnownMax is 2'],
+    ];
+    for (const [fields, code, named] of cases) {
+      watcher.send({ type: 'subscribe', session: 's1', ...(fields as object) });
+      expect(await watcher.next((m) => m.type === 'error'), JSON.stringify(fields)).toMatchObject({ code, fatal: false, message: expect.stringContaining(named) });
+    }
+    // Nothing changed: not subscribed (no snapshot, no deltas), still connected, and a good subscribe works.
+    await host.command('s1', 'h', { type: 'raise_hand' });
+    expect(watcher.received.filter((m) => m.type !== 'error').map((m) => m.type)).toEqual(['welcome']);
+    expect(started.hub.counts().subscriptions).toBe(0);
+    watcher.send({ type: 'subscribe', session: 's1', resume, known: [] });
+    expect(await watcher.next((m) => m.type === 'resumed')).toMatchObject({ changes: expect.arrayContaining([expect.objectContaining({ key: 's/s1/hand/host' })]) });
+  });
+
   it('ws: a token for one session cannot subscribe to or command another', async () => {
     const started = await server();
     await createSession(started, 's1');

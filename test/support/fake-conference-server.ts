@@ -8,9 +8,10 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { API_PROTOCOL_VERSION, type NodeInfo, type ServerMessage, type StreamPosition } from '../../src/conference/api.ts';
+import { API_PROTOCOL_VERSION, type KnownElement, type NodeInfo, type ServerMessage, type StreamPosition } from '../../src/conference/api.ts';
 import type { Command, ElementState, ElementUpdate, ParticipantValue, Role } from '../../src/conference/model.ts';
 import type { JsonValue } from '../../src/core/value.ts';
+import { bridgeChanges } from '../../src/server/resume-bridge.ts';
 import { type FakeActor, planCommand } from './fake-domain.ts';
 
 export interface FakeClaims {
@@ -54,6 +55,11 @@ export class FakeConference {
 
   read(key: string): JsonValue | null {
     return this.#elements.get(key)?.value ?? null;
+  }
+
+  /** The timestamp held for `key`, a deletion's included (nothing is collected here); 0 if never written. */
+  currentTs(key: string): number {
+    return this.#elements.get(key)?.ts ?? 0;
   }
 
   /** Live elements of a session, as a snapshot carries them. */
@@ -113,6 +119,8 @@ export interface FakeFaults {
   unavailable: number;
   /** The next n subscribes are refused `rate_limited`. */
   refuseSubscribes: number;
+  /** Answer a resume it cannot replay with a snapshot even when the client sent `known` (as a server before bridging did). */
+  noBridge: boolean;
 }
 
 interface SessionStreamState {
@@ -148,11 +156,11 @@ export class FakeNode {
   primaryUrl: string | null = null;
   readonly nodeId: number;
   readonly historyMax: number;
-  readonly faults: FakeFaults = { dropDeltas: 0, duplicateDeltas: 0, holdResults: false, silent: false, unavailable: 0, refuseSubscribes: 0 };
+  readonly faults: FakeFaults = { dropDeltas: 0, duplicateDeltas: 0, holdResults: false, silent: false, unavailable: 0, refuseSubscribes: 0, noBridge: false };
   /** Every command received: id, connection, executed or answered not_primary. Test-only, grows with the test. */
   readonly commandLog: { readonly id: string; readonly connection: number; readonly type: string }[] = [];
   /** Every subscribe: what it asked to resume from and how it was answered. Test-only. */
-  readonly subscribeLog: { readonly session: string; readonly resume: StreamPosition | undefined; readonly answer: 'resumed' | 'snapshot' | 'refused' }[] = [];
+  readonly subscribeLog: { readonly session: string; readonly resume: StreamPosition | undefined; readonly answer: 'resumed' | 'bridged' | 'snapshot' | 'refused' }[] = [];
   readonly #streams = new Map<string, SessionStreamState>();
   readonly #connections = new Map<FakeConnection, FakePeer>();
   readonly #instance = ++instanceCount;
@@ -284,7 +292,7 @@ export class FakeNode {
     if (connection.claims === undefined) return this.#hello(connection, message);
     switch (message.type) {
       case 'subscribe':
-        return this.#subscribe(connection, message['session'] as string, message['resume'] as StreamPosition | undefined);
+        return this.#subscribe(connection, message['session'] as string, message['resume'] as StreamPosition | undefined, message['known'] as KnownElement[] | undefined);
       case 'unsubscribe':
         connection.subscriptions.delete(message['session'] as string);
         return;
@@ -313,7 +321,7 @@ export class FakeNode {
     return claims.session === '*' || claims.session === session;
   }
 
-  #subscribe(connection: FakeConnection, session: string, resume: StreamPosition | undefined): void {
+  #subscribe(connection: FakeConnection, session: string, resume: StreamPosition | undefined, known: readonly KnownElement[] | undefined): void {
     const refusal = !this.#mayAccess(connection, session) ? 'wrong_session' : this.faults.refuseSubscribes > 0 ? 'rate_limited' : undefined;
     if (refusal !== undefined) {
       // As the real server: an error, then `unsubscribed` naming the session with the error's code.
@@ -336,6 +344,12 @@ export class FakeNode {
     }
     const reason = resume === undefined ? null : resume.stream !== this.stream ? `stream ${resume.stream} is not ${this.stream}` : `seq ${resume.seq} is no longer held`;
     const elements = this.conference.sessionElements(session);
+    // As the real server: with `known`, the changes from the client's mirror to the state now (the server's own pure bridge).
+    const bridge = reason === null || known === undefined || this.faults.noBridge ? undefined : bridgeChanges(known, elements, (key) => this.conference.currentTs(key));
+    if (bridge?.ok === true) {
+      this.subscribeLog[this.subscribeLog.length - 1] = { session, resume, answer: 'bridged' };
+      return this.#send(connection, { type: 'resumed', session, stream: this.stream, seq: stream.seq, changes: bridge.changes, reason: reason! });
+    }
     this.#send(connection, { type: 'snapshot', session, stream: this.stream, seq: stream.seq, elements, resumed: false, reason });
   }
 

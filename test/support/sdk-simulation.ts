@@ -6,7 +6,7 @@
 
 import fc from 'fast-check';
 import type { ServerMessage } from '../../src/conference/api.ts';
-import type { Command, ElementUpdate } from '../../src/conference/model.ts';
+import type { Command, ElementState, ElementUpdate } from '../../src/conference/model.ts';
 import { SeededRandom } from '../../src/core/random.ts';
 import { ClientCore, type CommandOutcome } from '../../src/client/client-core.ts';
 import { FakeConference, type FakeConnection, FakeNode } from './fake-conference-server.ts';
@@ -92,6 +92,8 @@ export class SdkSimulation {
   readonly core: ClientCore;
   /** Every command submitted, with its answer once it came. */
   readonly outcomes = new Map<string, CommandOutcome | undefined>();
+  /** Every element change the core told the application, in order. */
+  readonly told: ElementState[] = [];
   readonly token: string;
   nowMs = 1_000;
   #link: Link | undefined = undefined;
@@ -102,6 +104,8 @@ export class SdkSimulation {
   constructor(seed: number, historyMax: number) {
     this.nodes = [new FakeNode(this.conference, { nodeId: 1, role: 'primary', historyMax }), new FakeNode(this.conference, { nodeId: 2, role: 'secondary', historyMax })];
     this.nodes[1]!.primaryUrl = URLS[0]!;
+    // A third of the runs meet servers that answer every unreplayable resume with a snapshot (reconciled by the SDK) instead of a bridge.
+    for (const node of this.nodes) node.faults.noBridge = seed % 3 === 0;
     // The session exists and its host has joined before the client starts.
     const host = { participant: 'ada', tokenRole: 'host' as const, service: false };
     this.conference.execute(host, 'setup-1', SESSION, { type: 'create', settings: { lobby: false } });
@@ -203,6 +207,7 @@ export class SdkSimulation {
   #pump(): void {
     for (let event = this.core.pollEvent(); event !== undefined; event = this.core.pollEvent()) {
       if (event.type === 'settled') this.outcomes.set(event.id, event.outcome);
+      else if (event.type === 'view') this.told.push(...event.changes);
       else if (event.type === 'close' && this.#link?.connection === event.connection) {
         this.#link.server.closed();
         this.#link = undefined;
