@@ -110,7 +110,8 @@ describe('FailoverElementClient', () => {
       expect(answer.attempts).toBeGreaterThanOrEqual(1);
       expect(answer.detail).toMatch(/unavailable|ECONNREFUSED/);
     }
-    expect(elapsedMs).toBeLessThan(800 + 200);
+    // The deadline plus slack for a loaded 2-core machine: a hang would never end.
+    expect(elapsedMs).toBeLessThan(800 + 2_000);
     client.close();
   });
 });
