@@ -143,8 +143,8 @@ const AUTH_REFUSED_CODES: ReadonlySet<string> = new Set(['unauthenticated', 'tok
  * `commandTimeoutMs`. (`internal` is a server bug: reported, not retried.)
  */
 const TRANSIENT_COMMAND_CODES: ReadonlySet<string> = new Set(['stale', 'queue_full', 'unavailable', 'rate_limited']);
-/** `unsubscribed` reasons that pass (a refused subscribe names its code): subscribe again after a backoff. */
-const TRANSIENT_UNSUBSCRIBE_REASONS: ReadonlySet<string> = new Set(['rate_limited']);
+/** `unsubscribed` reasons that pass (a refused subscribe names its code): subscribe again after a backoff. `unavailable`: the node is still catching up. */
+const TRANSIENT_UNSUBSCRIBE_REASONS: ReadonlySet<string> = new Set(['rate_limited', 'unavailable']);
 /** Non-fatal errors a subscribe's `known` can draw (malformed, or longer than the server's limit). */
 const KNOWN_REFUSED_CODES: ReadonlySet<string> = new Set(['invalid_request', 'too_large']);
 const PROTOCOL_REFUSED_CODE = 'unsupported_protocol';

@@ -43,7 +43,7 @@ export const ERRORS = {
   // ---- the write path answered something other than applied (server/state-node.ts WriteOutcome)
   stale: { httpStatus: 409, ws: reply, retryable: true, description: 'an element held a newer timestamp than the update; send the command again' },
   queue_full: { httpStatus: 503, ws: reply, retryable: true, description: "a write queue is at its limit; retry after a short wait" },
-  unavailable: { httpStatus: 503, ws: reply, retryable: true, description: 'the write could not be replicated (no secondary attached with minReplicas 1, or shutting down)' },
+  unavailable: { httpStatus: 503, ws: reply, retryable: true, description: 'the write could not be replicated (no secondary attached with minReplicas 1, or shutting down), or a read on a node still catching up' },
   rejected: { httpStatus: 422, ws: reply, retryable: false, description: 'the store refused an update (value too large or not plain JSON)' },
   not_primary: { httpStatus: 421, ws: reply, retryable: true, description: 'this node is a secondary: send writes to primaryUrl' },
 

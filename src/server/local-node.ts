@@ -69,6 +69,7 @@ export class LocalNode implements StateNode {
         elements: inner.store.size,
         lastSyncCheck: null,
         answerCounts: new Map(),
+        readsComplete: inner.wasInSync,
       };
     }
     const minReplicas = this.#node.options.minReplicas;
@@ -90,6 +91,7 @@ export class LocalNode implements StateNode {
       elements: inner.store.size,
       lastSyncCheck: check === undefined ? null : { inSync: check.inSync, differenceCount: check.differenceCount, ageMs: this.#options.nowMs() - check.atMs },
       answerCounts: inner.answerCounts,
+      readsComplete: this.#node.serving,
     };
   }
 

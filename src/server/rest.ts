@@ -27,7 +27,7 @@ import {
   checkAgainst,
 } from './schemas.ts';
 import type { SessionIndex } from './session-index.ts';
-import type { StateNode } from './state-node.ts';
+import { type StateNode, readRefusal } from './state-node.ts';
 
 export interface RestDeps {
   readonly node: StateNode;
@@ -123,10 +123,12 @@ function sessionRoutes(deps: RestDeps): Route[] {
     {
       method: 'GET', url: '/v1/sessions/:id', operationId: 'getSession', auth: 'token_or_admin', summary: 'The session as a view.',
       params: SessionParamsSchema,
-      responses: { 200: json('the session', SessionViewSchema), 404: json('no such session', ErrorBodySchema) },
+      responses: { 200: json('the session', SessionViewSchema), 404: json('no such session', ErrorBodySchema), 503: json('this node is still catching up (unavailable)', ErrorBodySchema) },
       handler: async (request, reply) => {
         const { id } = request.params as Static<typeof SessionParamsSchema>;
         if ((await sessionCaller(request, reply, deps, id)) === undefined) return reply;
+        const incomplete = readRefusal(deps.node.status());
+        if (incomplete !== undefined) return sendRefusal(reply, incomplete);
         const view = deps.commands.view(id);
         return view === undefined ? sendRefusal(reply, refusal('not_found', `session ${JSON.stringify(id)} does not exist`)) : reply.send(view);
       },
@@ -135,10 +137,12 @@ function sessionRoutes(deps: RestDeps): Route[] {
       method: 'GET', url: '/v1/sessions/:id/snapshot', operationId: 'getSnapshot', auth: 'token_or_admin',
       summary: "The session's elements at a stream position (a WebSocket subscribe can resume from it).",
       params: SessionParamsSchema,
-      responses: { 200: json('the snapshot', SnapshotBodySchema), 404: json('no such session', ErrorBodySchema) },
+      responses: { 200: json('the snapshot', SnapshotBodySchema), 404: json('no such session', ErrorBodySchema), 503: json('this node is still catching up (unavailable)', ErrorBodySchema) },
       handler: async (request, reply) => {
         const { id } = request.params as Static<typeof SessionParamsSchema>;
         if ((await sessionCaller(request, reply, deps, id)) === undefined) return reply;
+        const incomplete = readRefusal(deps.node.status());
+        if (incomplete !== undefined) return sendRefusal(reply, incomplete);
         if (deps.commands.view(id) === undefined) return sendRefusal(reply, refusal('not_found', `session ${JSON.stringify(id)} does not exist`));
         return reply.send({ session: id, ...deps.hub.snapshot(id) });
       },

@@ -10,6 +10,7 @@ import { ElementStore } from '../core/element-store.ts';
 import { type ReplicationUnit, WriteGate, type WriteRequest } from '../core/write-gate.ts';
 import { checkValue } from '../core/value.ts';
 import type { NodeInfo } from '../conference/api.ts';
+import { type Refusal, refusal } from './errors.ts';
 import type { ElementState, ElementUpdate } from '../conference/model.ts';
 
 /** The outcome of one element update. Only `applied` means the secondary and this node hold it (W2). */
@@ -34,6 +35,22 @@ export interface NodeStatus {
   readonly lastSyncCheck: { readonly inSync: boolean; readonly differenceCount: number; readonly ageMs: number } | null;
   /** Update answers by code since start. */
   readonly answerCounts: ReadonlyMap<string, number>;
+  /**
+   * The store holds every acknowledged update, so reads may be served: a
+   * primary past its start-up probe, or a secondary that has been in sync.
+   * False on a node that starts empty and is still catching up (or, restarted
+   * as primary, has not yet asked its peer): its reads would show a session
+   * with parts missing.
+   */
+  readonly readsComplete: boolean;
+}
+
+/** Why reads are refused on this node (`unavailable`, retryable), or undefined when they may be served. */
+export function readRefusal(status: NodeStatus): Refusal | undefined {
+  if (status.readsComplete) return undefined;
+  const { nodeId, role } = status.info;
+  const why = role === 'primary' ? 'is starting and has not yet asked its peer whether it is primary at a newer epoch' : 'is catching up with the primary and does not yet hold every acknowledged update';
+  return refusal('unavailable', `this node (${nodeId}, ${role}) ${why}; read from the primary or retry shortly`, status.info.primaryUrl);
 }
 
 /** An applied change, in apply order. */
@@ -123,6 +140,8 @@ export class MemoryStateNode implements StateNode {
   readonly reader = new StoreReader(this.store);
   readonly clock: HybridClock;
   holdReplication = false;
+  /** Tests set it false to play a node that is still catching up. */
+  readsComplete = true;
   readonly #held: ReplicationUnit<MemoryRequest>[] = [];
   readonly #answerCounts = new Map<string, number>();
 
@@ -146,6 +165,7 @@ export class MemoryStateNode implements StateNode {
       elements: this.store.size,
       lastSyncCheck: null,
       answerCounts: this.#answerCounts,
+      readsComplete: this.readsComplete,
     };
   }
 

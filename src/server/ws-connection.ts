@@ -30,6 +30,8 @@ export interface ConnectionContext {
   readonly batcher: WriteBatcher;
   /** What this node is, for `welcome`. */
   nodeInfo(): NodeInfo;
+  /** Why this node may not serve reads now (still catching up), or undefined. */
+  readRefusal(): Refusal | undefined;
   /** Membership bookkeeping and presence (gateway). */
   attach(connection: Connection, session: string): void;
   detach(connection: Connection, session: string): void;
@@ -249,6 +251,8 @@ export class Connection implements HubSubscriber {
     if (!principal.service && this.context.refusedFrom(session, principal.participant)) {
       return this.#refuseSubscribe(session, refusal('forbidden', `participant ${JSON.stringify(principal.participant)} was removed from session ${JSON.stringify(session)}`));
     }
+    const incomplete = this.context.readRefusal();
+    if (incomplete !== undefined) return this.#refuseSubscribe(session, incomplete);
     if (this.#subscriptions.has(session)) this.context.hub.unsubscribe(session, this); // a re-subscribe starts over
     else {
       if (this.#subscriptions.size >= this.context.limits.subscriptionsPerConnectionMax) {

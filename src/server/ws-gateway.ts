@@ -18,7 +18,7 @@ import type { ServerLimits } from './config.ts';
 import { type ErrorCode, type Refusal, errorBody, refusal } from './errors.ts';
 import type { Hub } from './hub.ts';
 import type { PresenceTracker } from './presence.ts';
-import type { Change, StateNode } from './state-node.ts';
+import { type Change, type StateNode, readRefusal } from './state-node.ts';
 import { WriteBatcher } from './write-batch.ts';
 import { Connection, type ConnectionContext } from './ws-connection.ts';
 
@@ -95,6 +95,7 @@ export class Gateway {
       clockToleranceMs: deps.clockToleranceMs,
       batcher: this.#batcher,
       nodeInfo: () => deps.node.status().info,
+      readRefusal: () => readRefusal(deps.node.status()),
       attach: (connection, session) => this.#attach(connection, session),
       detach: (connection, session) => this.#detach(connection, session),
       relay: (connection, message) => this.#relay(connection, message),

@@ -282,7 +282,7 @@ describe('sdk core: refusals and protocol errors', () => {
     expect(driver.events).toContainEqual({ type: 'unsubscribed', session: 'elsewhere', reason: 'wrong_session: the token is for session standup, not elsewhere' });
   });
 
-  it('sdk core: unsubscribed after a refused subscribe ends the subscription, except rate_limited, which subscribes again after a backoff', () => {
+  it('sdk core: unsubscribed after a refused subscribe ends the subscription, except rate_limited and unavailable (a node catching up), which subscribe again after a backoff', () => {
     const driver = new Driver({ backoffMsInitial: 100 });
     driver.core.subscribe('standup');
     driver.welcome();
@@ -290,6 +290,11 @@ describe('sdk core: refusals and protocol errors', () => {
     expect(driver.core.stream('standup')?.state).toBe('subscribing');
     driver.tick();
     expect([driver.nowMs, driver.sent.filter((m) => m.type === 'subscribe').length]).toEqual([100, 2]);
+    driver.receive({ type: 'unsubscribed', session: 'standup', reason: 'unavailable' });
+    expect(driver.core.stream('standup')?.state).toBe('subscribing');
+    driver.tick();
+    expect(driver.sent.filter((m) => m.type === 'subscribe').length).toBe(3);
+    expect(driver.events.filter((e) => e.type === 'unsubscribed')).toEqual([]);
     driver.receive({ type: 'unsubscribed', session: 'standup', reason: 'too_many_subscriptions' });
     expect(driver.core.stream('standup')?.state).toBe('unsubscribed');
     expect(driver.events.filter((e) => e.type === 'unsubscribed')).toEqual([{ type: 'unsubscribed', session: 'standup', reason: 'too_many_subscriptions' }]);

@@ -96,5 +96,17 @@ describe('local node', () => {
     expect(secondary.status().ready).toBe(false);
     expect(secondary.info).toMatchObject({ role: 'secondary', primaryUrl: 'http://127.0.0.1:1' });
     expect(primary.status()).toMatchObject({ ready: true, degraded: false, secondaryState: 'streaming' });
+    expect([primary.status().readsComplete, secondary.status().readsComplete]).toEqual([true, true]);
+  });
+
+  it('local node: a secondary that has never been in sync says its reads are not complete, until it is', () => {
+    const pair = new Pair({ seed: 8, minReplicas: 0, startSecondary: false });
+    expect(nodesOf(pair).secondary.status().readsComplete).toBe(false);
+    pair.restartSecondary();
+    expect(nodesOf(pair).secondary.status().readsComplete).toBe(false);
+    pair.run();
+    const { primary, secondary } = nodesOf(pair);
+    expect(secondary.status().readsComplete).toBe(true);
+    expect(primary.status().readsComplete).toBe(true);
   });
 });

@@ -198,6 +198,21 @@ describe('rest: secondary', () => {
     expect([ready.statusCode, ready.json().ready]).toEqual([503, false]);
     expect((await built.app.inject({ method: 'GET', url: '/healthz' })).json()).toMatchObject({ status: 'ok', role: 'secondary' });
   });
+
+  it('rest: a secondary still catching up refuses reads unavailable (503) naming the primary, rather than show part of a session', async () => {
+    const node = new MemoryStateNode({ nodeId: 2, role: 'secondary', epoch: 1, primaryUrl: 'https://primary.example:8443' });
+    node.store.apply('s/s1/meta', { title: 'Replicated', organizer: 'o', createdAtMs: 1, scheduledAtMs: null }, 4096 * 10);
+    node.readsComplete = false;
+    const built = server({ node });
+    const member = await token({ sub: 'm', session: 's1' });
+    for (const url of ['/v1/sessions/s1', '/v1/sessions/s1/snapshot']) {
+      const read = await built.app.inject({ method: 'GET', url, headers: bearer(member) });
+      expect([read.statusCode, read.json().error.code, read.json().error.primaryUrl]).toEqual([503, 'unavailable', 'https://primary.example:8443']);
+      expect(read.json().error.message).toContain('catching up');
+    }
+    node.readsComplete = true;
+    expect((await built.app.inject({ method: 'GET', url: '/v1/sessions/s1', headers: bearer(member) })).statusCode).toBe(200);
+  });
 });
 
 describe('rest: openapi', () => {

@@ -213,6 +213,20 @@ describe('ws: on a secondary', () => {
     expect((await client.next<'snapshot'>((m) => m.type === 'snapshot')).elements.map((e) => e.key)).toEqual(['s/s1/meta']);
     expect(await client.command('s1', 'j', { type: 'join', name: 'A' })).toEqual({ type: 'result', id: 'j', ok: false, code: 'not_primary', message: expect.any(String), primaryUrl: 'http://127.0.0.1:7000' });
   });
+  it('ws: a node still catching up refuses subscribe with unavailable (naming the primary) and subscribes nobody; once complete it serves', async () => {
+    const node = new MemoryStateNode({ nodeId: 2, role: 'secondary', epoch: 3, primaryUrl: 'http://127.0.0.1:7000' });
+    node.store.apply('s/s1/meta', { title: 'T', organizer: 'o', createdAtMs: 1, scheduledAtMs: null }, 4096 * 10);
+    node.readsComplete = false;
+    const started = await server({ node });
+    const client = await welcomed(started.url, 'a', 's1');
+    client.send({ type: 'subscribe', session: 's1' });
+    expect(await client.next((m) => m.type === 'error')).toMatchObject({ code: 'unavailable', fatal: false, message: expect.stringContaining('catching up') });
+    expect(await client.next((m) => m.type === 'unsubscribed')).toEqual({ type: 'unsubscribed', session: 's1', reason: 'unavailable' });
+    expect(started.hub.counts().subscriptions).toBe(0);
+    node.readsComplete = true;
+    client.send({ type: 'subscribe', session: 's1' });
+    expect((await client.next<'snapshot'>((m) => m.type === 'snapshot')).elements.map((e) => e.key)).toEqual(['s/s1/meta']);
+  });
 });
 
 describe('ws: limits and bad input', () => {
