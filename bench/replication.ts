@@ -1,13 +1,17 @@
 /** `npm run bench -- replication`: confstate primary+secondary against Redis
  *  primary+replica with WAIT 1 0, same load generator, same workload, same
  *  machine, one run. Also the replication-off ceiling, a hot element, and the
- *  catch-up of an empty secondary from 1,000,000 elements while writes go on. */
+ *  catch-up of an empty secondary from 1,000,000 elements while writes go on.
+ *  `--only catch-up` runs the catch-up rounds alone (no Redis needed),
+ *  `--only throughput` everything else. */
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { ElementClient } from '../src/client/element-client.ts';
-import { type NodeProcess, startPrimary, startSecondary, tempDir, writeSecret } from '../test/support/processes.ts';
+import { NodeProcess, startPrimary, startSecondary, tempDir, writeSecret } from '../test/support/processes.ts';
 import { type LoadResult, participantValue, runLoad } from './load.ts';
 import { formatNumber, machine, median, saveResults, table } from './support.ts';
 
@@ -16,6 +20,10 @@ const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CATCH_UP_ELEMENTS = Number(process.env.BENCH_CATCH_UP_ELEMENTS ?? 1_000_000);
+/** Catch-up rounds (each loads a fresh primary); the median is reported. */
+const CATCH_UP_ROUNDS = Number(process.env.BENCH_CATCH_UP_ROUNDS ?? 3);
+/** BENCH_CATCH_UP_PROFILE=dir: the secondary runs with `node --cpu-prof` and writes its profile there on exit. */
+const CATCH_UP_PROFILE_DIR = process.env.BENCH_CATCH_UP_PROFILE;
 const SESSIONS = 10_000;
 const PARTICIPANTS = 10;
 
@@ -127,8 +135,35 @@ async function benchRedis(mode: 'pipeline per update' | 'auto-pipelining', concu
   }
 }
 
+interface CatchUpResult {
+  readonly loadMs: number;
+  /** From the secondary's connection to the primary to its being in sync (its own log times). */
+  readonly catchUpMs: number;
+  /** The same, including the secondary's process start. */
+  readonly withStartMs: number;
+  /** Writes acknowledged while the secondary caught up (each one held by the secondary first, W2). */
+  readonly writesDuring: number;
+  /** The machine's 1-minute load average when the round started: on a shared machine the time alone misleads. */
+  readonly loadAverage: number;
+}
+
+/** Starts the secondary, with `node --cpu-prof` when BENCH_CATCH_UP_PROFILE names a directory. */
+async function startCatchUpSecondary(path: string, port: number, count: number): Promise<{ node: NodeProcess }> {
+  const args = ['--log-level', 'info', '--elements-max', String(count * 2)];
+  if (CATCH_UP_PROFILE_DIR === undefined) return startSecondary(path, port, args);
+  // As startSecondary does, plus the profiler flags (node refuses --cpu-prof in NODE_OPTIONS).
+  const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${CATCH_UP_PROFILE_DIR}`, '--import', 'tsx', main, 'secondary', '--listen', '127.0.0.1:0', '--primary', `127.0.0.1:${port}`, '--secret-file', path, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const node = new NodeProcess('secondary', child);
+  await node.waitFor('in sync with the primary', 60_000);
+  return { node };
+}
+
 /** Fills a primary with `count` elements, then times an empty secondary's catch-up while a writer keeps writing. */
-async function benchCatchUp(count: number): Promise<{ loadMs: number; catchUpMs: number; withStartMs: number; writesDuring: number }> {
+async function benchCatchUp(count: number): Promise<CatchUpResult> {
+  const loadAverage = loadavg()[0]!;
   const dir = tempDir();
   const { path, secret } = writeSecret(dir);
   const primary = await startPrimary(path, ['--min-replicas', '0', '--log-level', 'info', '--elements-max', String(count * 2)]);
@@ -158,7 +193,7 @@ async function benchCatchUp(count: number): Promise<{ loadMs: number; catchUpMs:
     }
   })();
   const catchUpStart = performance.now();
-  const secondary = await startSecondary(path, primary.port, ['--log-level', 'info', '--elements-max', String(count * 2)]);
+  const secondary = await startCatchUpSecondary(path, primary.port, count);
   const withStartMs = performance.now() - catchUpStart;
   // The catch-up itself: from the secondary's connection to the primary to its being in sync (its own log times).
   const connected = await secondary.node.waitFor('connected to the primary');
@@ -168,7 +203,36 @@ async function benchCatchUp(count: number): Promise<{ loadMs: number; catchUpMs:
   await writer;
   for (const client of clients) client.close();
   await Promise.all([primary.node.kill('SIGTERM'), secondary.node.kill('SIGTERM')]);
-  return { loadMs, catchUpMs, withStartMs, writesDuring };
+  return { loadMs, catchUpMs, withStartMs, writesDuring, loadAverage };
+}
+
+async function catchUpRounds(): Promise<CatchUpResult[]> {
+  const rounds: CatchUpResult[] = [];
+  for (let i = 0; i < CATCH_UP_ROUNDS; i++) {
+    const round = await benchCatchUp(CATCH_UP_ELEMENTS);
+    console.error(`  catch-up round ${i + 1}: ${Math.round(round.catchUpMs)} ms after connecting (${Math.round(round.withStartMs)} ms with process start), ${round.writesDuring} writes acknowledged meanwhile, load average ${round.loadAverage.toFixed(2)}`);
+    rounds.push(round);
+  }
+  return rounds;
+}
+
+function catchUpSummary(rounds: readonly CatchUpResult[]): string {
+  const ms = (f: (r: CatchUpResult) => number): number => Math.round(median(rounds.map(f)));
+  return (
+    `catch-up: an empty secondary was in sync with ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements ${ms((r) => r.catchUpMs)} ms after connecting ` +
+    `(median of ${rounds.length}: ${rounds.map((r) => Math.round(r.catchUpMs)).join(', ')} ms; ${ms((r) => r.withStartMs)} ms including its process start), ` +
+    `while ${ms((r) => r.writesDuring)} writes were acknowledged meanwhile; loading the primary took ${ms((r) => r.loadMs)} ms; ` +
+    `load average at the start ${rounds.map((r) => r.loadAverage.toFixed(2)).join(', ')}`
+  );
+}
+
+async function runCatchUpOnly(): Promise<void> {
+  console.error(`bench/replication --only catch-up: ${CATCH_UP_ROUNDS} rounds of ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements`);
+  const rounds = await catchUpRounds();
+  const host = machine();
+  console.log(`\nbench/replication on ${host.cpu} (${host.cores} cores), Node ${host.node}\n${catchUpSummary(rounds)}`);
+  const path = saveResults('replication-catch-up', { machine: host, elements: CATCH_UP_ELEMENTS, catchUp: rounds });
+  console.log(`saved ${path}`);
 }
 
 function row(r: Row): string[] {
@@ -179,7 +243,12 @@ function row(r: Row): string[] {
   return [r.system, r.workload, String(r.concurrency), formatNumber(pick((x) => x.perSecond)), pick((x) => x.p50Ms).toFixed(2), pick((x) => x.p99Ms).toFixed(2), pick((x) => x.p999Ms).toFixed(2), cpu];
 }
 
-export async function runReplicationBench(): Promise<void> {
+export async function runReplicationBench(only?: string): Promise<void> {
+  if (only !== undefined && only !== 'catch-up' && only !== 'throughput') {
+    console.error(`bench replication --only ${only}: choose catch-up or throughput`);
+    process.exit(2);
+  }
+  if (only === 'catch-up') return runCatchUpOnly();
   if (spawnSync('redis-server', ['--version']).status !== 0) {
     console.error('bench replication needs redis-server (Debian: apt-get install -y redis-server)');
     process.exit(2);
@@ -206,15 +275,15 @@ export async function runReplicationBench(): Promise<void> {
     await add('redis + WAIT, pipeline per update', 'hot element', concurrency, () => benchRedis('pipeline per update', concurrency, true));
     await add('redis + WAIT, auto-pipelining', 'hot element', concurrency, () => benchRedis('auto-pipelining', concurrency, true));
   }
-  console.error(`  catch-up of an empty secondary from ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements...`);
-  const catchUp = await benchCatchUp(CATCH_UP_ELEMENTS);
+  let catchUp: CatchUpResult[] = [];
+  if (only !== 'throughput') {
+    console.error(`  catch-up of an empty secondary from ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements...`);
+    catchUp = await catchUpRounds();
+  }
   const host = machine();
   console.log(`\nbench/replication on ${host.cpu} (${host.cores} cores), Node ${host.node}; load generator, servers and replicas share the machine\n`);
   console.log(table(['system', 'workload', 'clients', 'acked updates/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU share (1 core = 100%)'], rows.map(row)));
-  console.log(
-    `\ncatch-up: an empty secondary was in sync with ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements ${Math.round(catchUp.catchUpMs)} ms after connecting ` +
-      `(${Math.round(catchUp.withStartMs)} ms including its process start), while ${catchUp.writesDuring} writes were acknowledged meanwhile; loading the primary took ${Math.round(catchUp.loadMs)} ms`,
-  );
+  if (catchUp.length > 0) console.log(`\n${catchUpSummary(catchUp)}`);
   const ratios: string[] = [];
   for (const workload of ['spread', 'hot element'] as const) {
     for (const concurrency of CONCURRENCY) {

@@ -44,37 +44,67 @@ export interface ElementHandle extends Element {
 
 /** The head of one session's intrusive list of entries. */
 interface SessionList {
+  readonly session: string;
   first: Entry | undefined;
   size: number;
 }
 
+/** Timestamps are split at this power of two into two small integers (see Entry). */
+const TS_SPLIT = 2 ** 24;
+
+/**
+ * One element. Kept small because a store holds millions and a catch-up
+ * creates them all at once (docs/ARCHITECTURE.md, "the store entry"): every
+ * field is a small integer or a reference, so V8 keeps them in the object
+ * itself. A number field holding a non-small integer (a timestamp, an
+ * unsigned 32-bit hash) would cost a separate heap number per element, which
+ * the garbage collector then copies and marks: so the key hash is held as
+ * signed 32-bit lanes and the timestamp as two halves. The session is a
+ * reference to its list, not a string of its own.
+ */
 class Entry implements ElementHandle, KeyHash {
+  readonly key: string;
+  /** The key's hash lanes as signed 32-bit integers (the digest only XORs and masks them). */
+  readonly hashLow: number;
+  readonly hashHigh: number;
+  /** ts = tsHigh · 2^24 + tsLow: both halves stay small integers for any safe-integer ts. */
+  tsHigh: number;
+  tsLow: number;
   storedValue: StoredValue;
-  ts: Timestamp;
   deleted: boolean;
   writer: unknown = undefined;
-  removed = false;
-  /** Position in the bucket's entry array, for O(1) removal. */
-  bucketIndex = -1;
+  /** Position in the bucket's entry array, for O(1) removal; -1 once removed. */
+  bucketIndex: number;
   older: Entry | undefined = undefined;
   newer: Entry | undefined = undefined;
-  /** Neighbours on the session's list. */
+  /** The session's list and the neighbours on it (undefined for keys outside a session). */
+  list: SessionList | undefined;
   sessionPrev: Entry | undefined = undefined;
   sessionNext: Entry | undefined = undefined;
 
-  constructor(
-    readonly key: string,
-    readonly hashLow: number,
-    readonly hashHigh: number,
-    readonly bucket: number,
-    readonly session: string | undefined,
-    value: StoredValue,
-    ts: Timestamp,
-    deleted: boolean,
-  ) {
+  constructor(key: string, hashLow: number, hashHigh: number, list: SessionList | undefined, value: StoredValue, ts: Timestamp, deleted: boolean, bucketIndex: number) {
+    this.key = key;
+    this.hashLow = hashLow | 0;
+    this.hashHigh = hashHigh | 0;
+    this.tsHigh = Math.floor(ts / TS_SPLIT);
+    this.tsLow = ts - this.tsHigh * TS_SPLIT;
     this.storedValue = value;
-    this.ts = ts;
     this.deleted = deleted;
+    this.bucketIndex = bucketIndex;
+    this.list = list;
+  }
+
+  get ts(): Timestamp {
+    return this.tsHigh * TS_SPLIT + this.tsLow;
+  }
+
+  set ts(ts: Timestamp) {
+    this.tsHigh = Math.floor(ts / TS_SPLIT);
+    this.tsLow = ts - this.tsHigh * TS_SPLIT;
+  }
+
+  get removed(): boolean {
+    return this.bucketIndex < 0;
   }
 
   get value(): JsonValue {
@@ -109,6 +139,8 @@ export class ElementStore {
   readonly #tombstones = new Set<Entry>();
   #oldest: Entry | undefined = undefined;
   #newest: Entry | undefined = undefined;
+  /** Where the ts list was last linked away from its newest end: where the next such link likely goes. */
+  #finger: Entry | undefined = undefined;
   /** Tombstones at or below this ts were collected: a write to a missing key at or below it is stale. */
   #collectedTsMax: Timestamp = 0;
   /**
@@ -273,13 +305,13 @@ export class ElementStore {
   clear(): void {
     for (const entry of this.#byKey.values()) {
       assert(entry.writer === undefined, `clear() while ${entry.key} has an update in flight`);
-      entry.removed = true;
+      entry.bucketIndex = -1;
     }
     this.#byKey.clear();
     this.#bySession.clear();
     this.#buckets.fill(undefined);
     this.#tombstones.clear();
-    this.#oldest = this.#newest = undefined;
+    this.#oldest = this.#newest = this.#finger = undefined;
     this.#collectedTsMax = 0;
     this.digest.clear();
   }
@@ -288,20 +320,22 @@ export class ElementStore {
     const hash = hashKey(key);
     const bucket = this.digest.bucketOf(hash);
     const session = sessionOfKey(key);
-    const entry = new Entry(key, hash.hashLow, hash.hashHigh, bucket, session, value, ts, deleted);
-    this.#byKey.set(key, entry);
+    let list: SessionList | undefined;
     if (session !== undefined) {
-      let list = this.#bySession.get(session);
-      if (list === undefined) this.#bySession.set(session, (list = { first: undefined, size: 0 }));
+      list = this.#bySession.get(session);
+      if (list === undefined) this.#bySession.set(session, (list = { session, first: undefined, size: 0 }));
+    }
+    let members = this.#buckets[bucket];
+    if (members === undefined) this.#buckets[bucket] = members = [];
+    const entry = new Entry(key, hash.hashLow, hash.hashHigh, list, value, ts, deleted, members.length);
+    members.push(entry);
+    this.#byKey.set(key, entry);
+    if (list !== undefined) {
       entry.sessionNext = list.first;
       if (list.first !== undefined) list.first.sessionPrev = entry;
       list.first = entry;
       list.size++;
     }
-    let members = this.#buckets[bucket];
-    if (members === undefined) this.#buckets[bucket] = members = [];
-    entry.bucketIndex = members.length;
-    members.push(entry);
     if (deleted) this.#tombstones.add(entry);
     this.digest.toggle(entry, ts);
     this.#linkTs(entry);
@@ -309,32 +343,53 @@ export class ElementStore {
   }
 
   #remove(entry: Entry): void {
-    entry.removed = true;
     this.#byKey.delete(entry.key);
-    if (entry.session !== undefined) {
-      const list = this.#bySession.get(entry.session)!;
+    const list = entry.list;
+    if (list !== undefined) {
       if (entry.sessionPrev === undefined) list.first = entry.sessionNext;
       else entry.sessionPrev.sessionNext = entry.sessionNext;
       if (entry.sessionNext !== undefined) entry.sessionNext.sessionPrev = entry.sessionPrev;
-      entry.sessionPrev = entry.sessionNext = undefined;
-      if (--list.size === 0) this.#bySession.delete(entry.session);
+      entry.sessionPrev = entry.sessionNext = entry.list = undefined;
+      if (--list.size === 0) this.#bySession.delete(list.session);
     }
-    const members = this.#buckets[entry.bucket]!;
+    const bucket = this.digest.bucketOf(entry);
+    const members = this.#buckets[bucket]!;
     const last = members.pop()!;
     if (last !== entry) {
       members[entry.bucketIndex] = last;
       last.bucketIndex = entry.bucketIndex;
     }
-    if (members.length === 0) this.#buckets[entry.bucket] = undefined;
+    if (members.length === 0) this.#buckets[bucket] = undefined;
+    entry.bucketIndex = -1;
     this.#tombstones.delete(entry);
     this.digest.toggle(entry, entry.ts);
     this.#unlinkTs(entry);
   }
 
-  /** Links `entry` into the ts list; walks back from the newest end, where new writes land. */
+  /**
+   * Links `entry` into the ts list after every entry with ts ≤ its own. New
+   * writes carry the newest timestamps: O(1) at the newest end. Otherwise the
+   * walk starts at the finger, the entry linked last away from that end: a
+   * catch-up streams elements oldest first, each a step past the one before,
+   * while live updates land at the newest end; walking back from the newest
+   * end instead would cost one step per live update per catch-up element.
+   */
   #linkTs(entry: Entry): void {
-    let before = this.#newest;
-    while (before !== undefined && before.ts > entry.ts) before = before.older;
+    const ts = entry.ts;
+    const newest = this.#newest;
+    let before: Entry | undefined;
+    if (newest === undefined || newest.ts <= ts) before = newest;
+    else {
+      const finger = this.#finger;
+      if (finger !== undefined && finger.ts <= ts) {
+        before = finger;
+        for (let next = before.newer; next !== undefined && next.ts <= ts; next = next.newer) before = next;
+      } else {
+        before = finger ?? newest;
+        while (before !== undefined && before.ts > ts) before = before.older;
+      }
+      this.#finger = entry;
+    }
     entry.older = before;
     entry.newer = before === undefined ? this.#oldest : before.newer;
     if (entry.older === undefined) this.#oldest = entry;
@@ -344,6 +399,7 @@ export class ElementStore {
   }
 
   #unlinkTs(entry: Entry): void {
+    if (entry === this.#finger) this.#finger = entry.older ?? entry.newer;
     if (entry.older === undefined) this.#oldest = entry.newer;
     else entry.older.newer = entry.newer;
     if (entry.newer === undefined) this.#newest = entry.older;
