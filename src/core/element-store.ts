@@ -276,6 +276,17 @@ export class ElementStore {
     for (let e = this.#oldest; e !== undefined; e = e.newer) yield e;
   }
 
+  /**
+   * Every element, oldest timestamp first, as handles in one array: what a
+   * catch-up sends. Cheaper than `entries()` and then a key lookup per element;
+   * a handle that is `removed` by the time it is read was collected meanwhile.
+   */
+  handlesOldestFirst(): ElementHandle[] {
+    const out: ElementHandle[] = [];
+    for (let e = this.#oldest; e !== undefined; e = e.newer) out.push(e);
+    return out;
+  }
+
   /** The (key, ts) pairs of one digest leaf bucket: what a sync check compares. */
   bucketElements(bucket: number): readonly Element[] {
     assert(bucket >= 0 && bucket < this.#buckets.length, `bucket ${bucket} is outside 0..${this.#buckets.length - 1}`);
