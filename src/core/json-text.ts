@@ -6,6 +6,8 @@ import type { JsonValue } from './value.ts';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+const NOT_PARSED: unique symbol = Symbol('not parsed');
+
 /**
  * A JSON value held as its text. It is stored, replicated and sent back as
  * that text; `value()` parses it the first time someone needs the value
@@ -13,8 +15,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * far less to allocate and collect than one typed array per value.
  */
 export class JsonText {
-  #parsed: JsonValue | undefined = undefined;
-  #isParsed = false;
+  /** The parsed value once read; NOT_PARSED until then. One field, not a value and a flag: a store holds millions of these. */
+  #parsed: JsonValue | typeof NOT_PARSED = NOT_PARSED;
 
   /** `byteLength` is the UTF-8 size of `text` (what size limits count). */
   constructor(
@@ -29,11 +31,9 @@ export class JsonText {
 
   /** The value, parsed once and cached. */
   value(): JsonValue {
-    if (!this.#isParsed) {
-      this.#parsed = JSON.parse(this.text) as JsonValue;
-      this.#isParsed = true;
-    }
-    return this.#parsed as JsonValue;
+    let parsed = this.#parsed;
+    if (parsed === NOT_PARSED) this.#parsed = parsed = JSON.parse(this.text) as JsonValue;
+    return parsed;
   }
 }
 
