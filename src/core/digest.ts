@@ -37,6 +37,13 @@ export function hashKey(key: string): KeyHash {
   return { hashLow: fmix32(a), hashHigh: fmix32(b ^ key.length) };
 }
 
+/** The low lane of `hashKey(key)` alone: what a lookup by key needs. */
+export function hashKeyLow(key: string): number {
+  let a = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) a = Math.imul(a ^ key.charCodeAt(i), 0x01000193);
+  return fmix32(a);
+}
+
 function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
