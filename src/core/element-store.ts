@@ -11,8 +11,8 @@
  *  - By timestamp: an intrusive doubly linked list sorted by ts. New writes
  *    carry the newest timestamps, so an insert walks a step or two back from
  *    the tail; "changed since ts" walks back from the tail over the changes only.
- *  - By digest bucket: the entries of each leaf bucket, so a sync check can list
- *    a differing bucket's (key, ts) pairs without scanning the store.
+ *  - By digest bucket: a singly linked list per leaf bucket, so a sync check can
+ *    list a differing bucket's (key, ts) pairs without scanning the store.
  */
 
 import { assert } from './assert.ts';
@@ -52,6 +52,10 @@ interface SessionList {
   size: number;
 }
 
+/** Entry.flags: a tombstone; dropped from the store (collected or cleared). */
+const DELETED = 1;
+const REMOVED = 2;
+
 /** Timestamps are split at this power of two into two small integers (see Entry). */
 const TS_SPLIT = 2 ** 24;
 
@@ -74,10 +78,11 @@ class Entry implements ElementHandle, KeyHash {
   tsHigh: number;
   tsLow: number;
   storedValue: StoredValue;
-  deleted: boolean;
+  /** DELETED and REMOVED bits. */
+  flags: number;
   writer: unknown = undefined;
-  /** Position in the bucket's entry array, for O(1) removal; -1 once removed. */
-  bucketIndex: number;
+  /** Next entry of the same digest bucket (a singly linked list: inserting touches only the head slot). */
+  bucketNext: Entry | undefined;
   older: Entry | undefined = undefined;
   newer: Entry | undefined = undefined;
   /** The session's list and the neighbours on it (undefined for keys outside a session). */
@@ -85,15 +90,15 @@ class Entry implements ElementHandle, KeyHash {
   sessionPrev: Entry | undefined = undefined;
   sessionNext: Entry | undefined = undefined;
 
-  constructor(key: string, hashLow: number, hashHigh: number, list: SessionList | undefined, value: StoredValue, ts: Timestamp, deleted: boolean, bucketIndex: number) {
+  constructor(key: string, hashLow: number, hashHigh: number, list: SessionList | undefined, value: StoredValue, ts: Timestamp, deleted: boolean, bucketNext: Entry | undefined) {
     this.key = key;
     this.hashLow = hashLow | 0;
     this.hashHigh = hashHigh | 0;
     this.tsHigh = Math.floor(ts / TS_SPLIT);
     this.tsLow = ts - this.tsHigh * TS_SPLIT;
     this.storedValue = value;
-    this.deleted = deleted;
-    this.bucketIndex = bucketIndex;
+    this.flags = deleted ? DELETED : 0;
+    this.bucketNext = bucketNext;
     this.list = list;
   }
 
@@ -106,8 +111,16 @@ class Entry implements ElementHandle, KeyHash {
     this.tsLow = ts - this.tsHigh * TS_SPLIT;
   }
 
+  get deleted(): boolean {
+    return (this.flags & DELETED) !== 0;
+  }
+
+  set deleted(deleted: boolean) {
+    this.flags = deleted ? this.flags | DELETED : this.flags & ~DELETED;
+  }
+
   get removed(): boolean {
-    return this.bucketIndex < 0;
+    return (this.flags & REMOVED) !== 0;
   }
 
   get value(): JsonValue {
@@ -138,7 +151,8 @@ export class ElementStore {
   readonly elementsMax: number;
   readonly #byKey = new KeyIndex<Entry>();
   readonly #bySession = new Map<string, SessionList>();
-  readonly #buckets: (Entry[] | undefined)[];
+  /** The first entry of each digest leaf bucket's list. */
+  readonly #buckets: (Entry | undefined)[];
   readonly #tombstones = new Set<Entry>();
   #oldest: Entry | undefined = undefined;
   #newest: Entry | undefined = undefined;
@@ -157,7 +171,7 @@ export class ElementStore {
     assert(Number.isInteger(options.elementsMax) && options.elementsMax > 0, `elementsMax ${options.elementsMax} must be a positive integer`);
     this.elementsMax = options.elementsMax;
     this.digest = new Digest(options.digest);
-    this.#buckets = new Array<Entry[] | undefined>(this.digest.leafCount).fill(undefined);
+    this.#buckets = new Array<Entry | undefined>(this.digest.leafCount).fill(undefined);
   }
 
   /** Elements held, tombstones included. */
@@ -295,7 +309,9 @@ export class ElementStore {
   /** The (key, ts) pairs of one digest leaf bucket: what a sync check compares. */
   bucketElements(bucket: number): readonly Element[] {
     assert(bucket >= 0 && bucket < this.#buckets.length, `bucket ${bucket} is outside 0..${this.#buckets.length - 1}`);
-    return this.#buckets[bucket] ?? [];
+    const out: Element[] = [];
+    for (let e = this.#buckets[bucket]; e !== undefined; e = e.bucketNext) out.push(e);
+    return out;
   }
 
   /**
@@ -321,7 +337,7 @@ export class ElementStore {
   clear(): void {
     for (const entry of this.#byKey.values()) {
       assert(entry.writer === undefined, `clear() while ${entry.key} has an update in flight`);
-      entry.bucketIndex = -1;
+      entry.flags |= REMOVED;
     }
     this.#byKey.clear();
     this.#bySession.clear();
@@ -340,10 +356,8 @@ export class ElementStore {
       list = this.#bySession.get(session);
       if (list === undefined) this.#bySession.set(session, (list = { session, first: undefined, size: 0 }));
     }
-    let members = this.#buckets[bucket];
-    if (members === undefined) this.#buckets[bucket] = members = [];
-    const entry = new Entry(key, hash.hashLow, hash.hashHigh, list, value, ts, deleted, members.length);
-    members.push(entry);
+    const entry = new Entry(key, hash.hashLow, hash.hashHigh, list, value, ts, deleted, this.#buckets[bucket]);
+    this.#buckets[bucket] = entry;
     this.#byKey.add(entry);
     if (list !== undefined) {
       entry.sessionNext = list.first;
@@ -367,15 +381,16 @@ export class ElementStore {
       entry.sessionPrev = entry.sessionNext = entry.list = undefined;
       if (--list.size === 0) this.#bySession.delete(list.session);
     }
+    // A walk along the bucket's list (about elements / leafCount long): removal is rare (tombstone collection).
     const bucket = this.digest.bucketOf(entry);
-    const members = this.#buckets[bucket]!;
-    const last = members.pop()!;
-    if (last !== entry) {
-      members[entry.bucketIndex] = last;
-      last.bucketIndex = entry.bucketIndex;
+    if (this.#buckets[bucket] === entry) this.#buckets[bucket] = entry.bucketNext;
+    else {
+      let before = this.#buckets[bucket]!;
+      while (before.bucketNext !== entry) before = before.bucketNext!;
+      before.bucketNext = entry.bucketNext;
     }
-    if (members.length === 0) this.#buckets[bucket] = undefined;
-    entry.bucketIndex = -1;
+    entry.bucketNext = undefined;
+    entry.flags |= REMOVED;
     this.#tombstones.delete(entry);
     this.digest.toggle(entry, entry.ts);
     this.#unlinkTs(entry);
