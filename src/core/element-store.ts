@@ -52,9 +52,10 @@ interface SessionList {
   size: number;
 }
 
-/** Entry.flags: a tombstone; dropped from the store (collected or cleared). */
+/** Entry.flags: a tombstone; dropped from the store (collected or cleared); valueSlot is JSON text. */
 const DELETED = 1;
 const REMOVED = 2;
+const TEXT = 4;
 
 /** Timestamps are split at this power of two into two small integers (see Entry). */
 const TS_SPLIT = 2 ** 24;
@@ -77,8 +78,14 @@ class Entry implements ElementHandle, KeyHash {
   /** ts = tsHigh · 2^24 + tsLow: both halves stay small integers for any safe-integer ts. */
   tsHigh: number;
   tsLow: number;
-  storedValue: StoredValue;
-  /** DELETED and REMOVED bits. */
+  /**
+   * The value: a plain JSON value, or JSON text. JSON text is held as its bare
+   * string (flag TEXT), not as the JsonText it arrived in: one object less per
+   * element for the garbage collector to copy and mark. `value` wraps it again
+   * (and keeps the parsed result); `storedValue` wraps it for the one reader.
+   */
+  valueSlot: StoredValue;
+  /** DELETED, REMOVED and TEXT bits. */
   flags: number;
   writer: unknown = undefined;
   /** Next entry of the same digest bucket (a singly linked list: inserting touches only the head slot). */
@@ -96,8 +103,9 @@ class Entry implements ElementHandle, KeyHash {
     this.hashHigh = hashHigh | 0;
     this.tsHigh = Math.floor(ts / TS_SPLIT);
     this.tsLow = ts - this.tsHigh * TS_SPLIT;
-    this.storedValue = value;
     this.flags = deleted ? DELETED : 0;
+    this.valueSlot = null;
+    this.storedValue = value;
     this.bucketNext = bucketNext;
     this.list = list;
   }
@@ -123,9 +131,30 @@ class Entry implements ElementHandle, KeyHash {
     return (this.flags & REMOVED) !== 0;
   }
 
+  get storedValue(): StoredValue {
+    const slot = this.valueSlot;
+    // A fresh wrapper per read: the replication encoders read the text once and drop it.
+    return (this.flags & TEXT) === 0 ? slot : JsonText.fromValidatedText(slot as string);
+  }
+
+  set storedValue(value: StoredValue) {
+    if (value instanceof JsonText) {
+      this.valueSlot = value.text;
+      this.flags |= TEXT;
+    } else {
+      this.valueSlot = value;
+      this.flags &= ~TEXT;
+    }
+  }
+
   get value(): JsonValue {
-    const stored = this.storedValue;
-    return stored instanceof JsonText ? stored.value() : stored;
+    let slot = this.valueSlot;
+    if ((this.flags & TEXT) !== 0) {
+      // Read by value once: kept as a JsonText from now on, which keeps the parsed value beside the text.
+      this.valueSlot = slot = JsonText.fromValidatedText(slot as string);
+      this.flags &= ~TEXT;
+    }
+    return slot instanceof JsonText ? slot.value() : slot;
   }
 }
 

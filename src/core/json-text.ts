@@ -29,12 +29,32 @@ export class JsonText {
     return new JsonText(decoder.decode(bytes), bytes.length);
   }
 
+  /** JSON text that was validated when it arrived (a store keeps it as a bare string): its UTF-8 size is counted again. */
+  static fromValidatedText(text: string): JsonText {
+    return new JsonText(text, utf8ByteLength(text));
+  }
+
   /** The value, parsed once and cached. */
   value(): JsonValue {
     let parsed = this.#parsed;
     if (parsed === NOT_PARSED) this.#parsed = parsed = JSON.parse(this.text) as JsonValue;
     return parsed;
   }
+}
+
+/** Bytes of `text` in UTF-8, as TextEncoder writes it (a lone surrogate becomes U+FFFD, 3 bytes). */
+export function utf8ByteLength(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) bytes += 1;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a surrogate pair: 2 units, 4 bytes
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
 }
 
 /** A value as the store and the protocol carry it: parsed, or still as text. */

@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JsonText, plainValue, validateJsonText } from '../../src/core/json-text.ts';
+import { JsonText, plainValue, utf8ByteLength, validateJsonText } from '../../src/core/json-text.ts';
 import { VALUE_DEPTH_MAX, checkValue } from '../../src/core/value.ts';
 import { propertyOptions } from '../support/property.ts';
 
@@ -81,5 +81,17 @@ describe('json text', () => {
     expect(plainValue(text)).toEqual({ a: [1, 2] });
     expect(plainValue(text)).toBe(plainValue(text));
     expect(plainValue({ b: true })).toEqual({ b: true });
+  });
+
+  it('json text: utf8ByteLength counts what TextEncoder writes, surrogate pairs and lone surrogates included', () => {
+    const unit = fc.oneof(fc.integer({ min: 0, max: 0x7f }), fc.integer({ min: 0x80, max: 0x7ff }), fc.integer({ min: 0x800, max: 0xffff }), fc.integer({ min: 0xd800, max: 0xdfff }));
+    fc.assert(
+      fc.property(fc.array(unit, { maxLength: 40 }), (units) => {
+        const text = String.fromCharCode(...units);
+        expect(utf8ByteLength(text)).toBe(encoder.encode(text).length);
+      }),
+      propertyOptions(),
+    );
+    expect(JsonText.fromValidatedText('{"n":"é😀"}').byteLength).toBe(encoder.encode('{"n":"é😀"}').length);
   });
 });
