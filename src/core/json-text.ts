@@ -2,7 +2,7 @@
  *  value travel from a client through both stores as the bytes it arrived as,
  *  parsed only when someone reads it. Pure. */
 
-import type { JsonValue } from './value.ts';
+import { type JsonValue, utf8Length } from './value.ts';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -31,7 +31,7 @@ export class JsonText {
 
   /** JSON text that was validated when it arrived (a store keeps it as a bare string): its UTF-8 size is counted again. */
   static fromValidatedText(text: string): JsonText {
-    return new JsonText(text, utf8ByteLength(text));
+    return new JsonText(text, utf8Length(text));
   }
 
   /** The value, parsed once and cached. */
@@ -40,21 +40,6 @@ export class JsonText {
     if (parsed === NOT_PARSED) this.#parsed = parsed = JSON.parse(this.text) as JsonValue;
     return parsed;
   }
-}
-
-/** Bytes of `text` in UTF-8, as TextEncoder writes it (a lone surrogate becomes U+FFFD, 3 bytes). */
-export function utf8ByteLength(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) continue;
-    if (unit < 0x800) bytes += 1;
-    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 2; // a surrogate pair: 2 units, 4 bytes
-      i++;
-    } else bytes += 2;
-  }
-  return bytes;
 }
 
 /** A value as the store and the protocol carry it: parsed, or still as text. */
@@ -86,6 +71,25 @@ export function validateJsonText(text: Uint8Array, depthMax: number): JsonTextCh
   return v.run();
 }
 
+/**
+ * What `validateJsonText` finds wrong with `text`, or undefined when it is
+ * valid, without allocating: what a decoder calls once per value.
+ */
+export function jsonTextProblem(text: Uint8Array, depthMax: number): string | undefined {
+  const v = (reused ??= new Validator(EMPTY_BYTES, 0));
+  v.t = text;
+  v.depthMax = depthMax;
+  v.i = v.depth = v.deepest = 0;
+  v.problem = undefined;
+  const ok = v.check();
+  v.t = EMPTY_BYTES; // holds no caller's buffer
+  return ok ? undefined : (v.problem ?? 'not JSON');
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+/** The validator jsonTextProblem reuses: validation never calls out, so it is never re-entered. */
+let reused: Validator | undefined;
+
 class Validator {
   i = 0;
   depth = 0;
@@ -93,16 +97,22 @@ class Validator {
   problem: string | undefined;
 
   constructor(
-    readonly t: Uint8Array,
-    readonly depthMax: number,
+    public t: Uint8Array,
+    public depthMax: number,
   ) {}
 
   run(): JsonTextCheck {
-    this.skipSpace();
-    if (!this.value()) return { ok: false, problem: this.problem ?? 'not JSON' };
-    this.skipSpace();
-    if (this.i !== this.t.length) return { ok: false, problem: `unexpected bytes after the value at offset ${this.i}` };
+    if (!this.check()) return { ok: false, problem: this.problem ?? 'not JSON' };
     return { ok: true, depth: this.deepest };
+  }
+
+  /** The whole text is one value, with nothing but whitespace around it. */
+  check(): boolean {
+    this.skipSpace();
+    if (!this.value()) return false;
+    this.skipSpace();
+    if (this.i !== this.t.length) return this.fail(`unexpected bytes after the value at offset ${this.i}`);
+    return true;
   }
 
   fail(problem: string): false {
@@ -205,29 +215,30 @@ class Validator {
 
   string(): boolean {
     const t = this.t;
-    this.i++; // opening quote
+    const length = t.length;
+    let i = this.i + 1; // past the opening quote
     for (;;) {
-      if (this.i >= t.length) return this.fail('unterminated string');
-      const c = t[this.i]!;
+      // Printable ASCII other than '"' and '\\' is most of most strings: kept in a local until something else.
+      let c = 0;
+      while (i < length && (c = t[i]!) >= 0x20 && c < 0x80 && c !== 0x22 && c !== 0x5c) i++;
+      this.i = i;
+      if (i >= length) return this.fail('unterminated string');
       if (c === 0x22) {
-        this.i++;
+        this.i = i + 1;
         return true;
       }
       if (c < 0x20) return this.fail('control character in a string');
       if (c === 0x5c) {
-        const e = t[this.i + 1];
+        const e = t[i + 1];
         if (e === 0x75) {
-          for (let k = 2; k < 6; k++) if (!isHex(t[this.i + k])) return this.fail('bad \\u escape');
-          this.i += 6;
-        } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) this.i += 2;
+          for (let k = 2; k < 6; k++) if (!isHex(t[i + k])) return this.fail('bad \\u escape');
+          i += 6;
+        } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) i += 2;
         else return this.fail('bad escape');
         continue;
       }
-      if (c < 0x80) {
-        this.i++;
-        continue;
-      }
       if (!this.utf8()) return false;
+      i = this.i;
     }
   }
 

@@ -194,6 +194,19 @@ export class WireReader {
     return this.bytes(this.u32());
   }
 
+  /** The bytes read from: with `skip`, a field can be checked in place, without a view of its own. */
+  get source(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** Moves past `length` bytes and returns the offset in `source` where they start. */
+  skip(length: number): number {
+    this.#need(length);
+    const start = this.#offset;
+    this.#offset += length;
+    return start;
+  }
+
   /** Asserts the whole payload was consumed: trailing bytes mean a malformed message. */
   end(what: string): void {
     if (this.remaining !== 0) throw new DecodeError(`${this.remaining} unexpected trailing bytes after ${what}`);
@@ -204,6 +217,16 @@ export class WireReader {
       throw new DecodeError(`truncated: needed ${count} bytes at offset ${this.#offset}, have ${this.#bytes.length - this.#offset}`);
     }
   }
+}
+
+/** Reused by asciiString: String.fromCharCode.apply over a plain array is cheaper than over a new subarray. */
+const charCodes: number[] = [];
+
+/** The string of `length` bytes at `start`, each byte one character: for bytes known to be ASCII. */
+export function asciiString(bytes: Uint8Array, start: number, length: number): string {
+  charCodes.length = length;
+  for (let i = 0; i < length; i++) charCodes[i] = bytes[start + i]!;
+  return String.fromCharCode.apply(null, charCodes);
 }
 
 export function encodeUtf8(text: string): Uint8Array {
