@@ -52,62 +52,66 @@ interface SessionList {
   size: number;
 }
 
-/** Entry.flags: a tombstone; dropped from the store (collected or cleared); valueSlot is JSON text. */
+/**
+ * Entry.flags: a tombstone; dropped from the store (collected or cleared);
+ * valueSlot is JSON text, whose UTF-8 size is then kept in the bits from
+ * TEXT_BYTES_SHIFT up (values are at most 1 MiB; longer text stays a JsonText).
+ */
 const DELETED = 1;
 const REMOVED = 2;
 const TEXT = 4;
+const TEXT_BYTES_SHIFT = 3;
+const TEXT_BYTES_MAX = 2 ** 26;
 
 /** Timestamps are split at this power of two into two small integers (see Entry). */
 const TS_SPLIT = 2 ** 24;
 
 /**
  * One element. Kept small because a store holds millions and a catch-up
- * creates them all at once (docs/ARCHITECTURE.md, "the store entry"): every
+ * creates them all at once (docs/ARCHITECTURE.md, "The store entry"): every
  * field is a small integer or a reference, so V8 keeps them in the object
  * itself. A number field holding a non-small integer (a timestamp, an
  * unsigned 32-bit hash) would cost a separate heap number per element, which
  * the garbage collector then copies and marks: so the key hash is held as
  * signed 32-bit lanes and the timestamp as two halves. The session is a
  * reference to its list, not a string of its own.
+ *
+ * Entries are made by `newEntry` from an object literal, never by `new`: V8
+ * tracks an allocation site for a literal, sees that nearly all its objects
+ * survive, and from then on allocates them straight in the old generation
+ * (pretenuring); a class constructor has no such site, so every entry was
+ * copied by the young-generation collector once or twice. The class only
+ * supplies the prototype (the accessors below) and the field types.
  */
 class Entry implements ElementHandle, KeyHash {
-  readonly key: string;
+  declare readonly key: string;
   /** The key's hash lanes as signed 32-bit integers (the digest only XORs and masks them). */
-  readonly hashLow: number;
-  readonly hashHigh: number;
+  declare readonly hashLow: number;
+  declare readonly hashHigh: number;
   /** ts = tsHigh · 2^24 + tsLow: both halves stay small integers for any safe-integer ts. */
-  tsHigh: number;
-  tsLow: number;
+  declare tsHigh: number;
+  declare tsLow: number;
   /**
    * The value: a plain JSON value, or JSON text. JSON text is held as its bare
    * string (flag TEXT), not as the JsonText it arrived in: one object less per
    * element for the garbage collector to copy and mark. `value` wraps it again
    * (and keeps the parsed result); `storedValue` wraps it for the one reader.
    */
-  valueSlot: StoredValue;
-  /** DELETED, REMOVED and TEXT bits. */
-  flags: number;
-  writer: unknown = undefined;
+  declare valueSlot: StoredValue;
+  /** DELETED, REMOVED, TEXT, and the text's size. */
+  declare flags: number;
+  declare writer: unknown;
   /** Next entry of the same digest bucket (a singly linked list: inserting touches only the head slot). */
-  bucketNext: Entry | undefined;
-  older: Entry | undefined = undefined;
-  newer: Entry | undefined = undefined;
+  declare bucketNext: Entry | undefined;
+  declare older: Entry | undefined;
+  declare newer: Entry | undefined;
   /** The session's list and the neighbours on it (undefined for keys outside a session). */
-  list: SessionList | undefined;
-  sessionPrev: Entry | undefined = undefined;
-  sessionNext: Entry | undefined = undefined;
+  declare list: SessionList | undefined;
+  declare sessionPrev: Entry | undefined;
+  declare sessionNext: Entry | undefined;
 
-  constructor(key: string, hashLow: number, hashHigh: number, list: SessionList | undefined, value: StoredValue, ts: Timestamp, deleted: boolean, bucketNext: Entry | undefined) {
-    this.key = key;
-    this.hashLow = hashLow | 0;
-    this.hashHigh = hashHigh | 0;
-    this.tsHigh = Math.floor(ts / TS_SPLIT);
-    this.tsLow = ts - this.tsHigh * TS_SPLIT;
-    this.flags = deleted ? DELETED : 0;
-    this.valueSlot = null;
-    this.storedValue = value;
-    this.bucketNext = bucketNext;
-    this.list = list;
+  private constructor() {
+    assert(false, 'entries are made by newEntry');
   }
 
   get ts(): Timestamp {
@@ -134,16 +138,17 @@ class Entry implements ElementHandle, KeyHash {
   get storedValue(): StoredValue {
     const slot = this.valueSlot;
     // A fresh wrapper per read: the replication encoders read the text once and drop it.
-    return (this.flags & TEXT) === 0 ? slot : JsonText.fromValidatedText(slot as string);
+    return (this.flags & TEXT) === 0 ? slot : new JsonText(slot as string, this.flags >>> TEXT_BYTES_SHIFT);
   }
 
   set storedValue(value: StoredValue) {
-    if (value instanceof JsonText) {
+    const flags = this.flags & (DELETED | REMOVED);
+    if (value instanceof JsonText && value.byteLength < TEXT_BYTES_MAX) {
       this.valueSlot = value.text;
-      this.flags |= TEXT;
+      this.flags = flags | TEXT | (value.byteLength << TEXT_BYTES_SHIFT);
     } else {
       this.valueSlot = value;
-      this.flags &= ~TEXT;
+      this.flags = flags;
     }
   }
 
@@ -151,11 +156,35 @@ class Entry implements ElementHandle, KeyHash {
     let slot = this.valueSlot;
     if ((this.flags & TEXT) !== 0) {
       // Read by value once: kept as a JsonText from now on, which keeps the parsed value beside the text.
-      this.valueSlot = slot = JsonText.fromValidatedText(slot as string);
-      this.flags &= ~TEXT;
+      this.valueSlot = slot = new JsonText(slot as string, this.flags >>> TEXT_BYTES_SHIFT);
+      this.flags &= DELETED | REMOVED;
     }
     return slot instanceof JsonText ? slot.value() : slot;
   }
+}
+
+/** A new entry (see Entry: one object literal site, so V8 can pretenure entries). */
+function newEntry(key: string, hash: KeyHash, list: SessionList | undefined, value: StoredValue, ts: Timestamp, deleted: boolean, bucketNext: Entry | undefined): Entry {
+  const tsHigh = Math.floor(ts / TS_SPLIT);
+  const entry = {
+    __proto__: Entry.prototype,
+    key,
+    hashLow: hash.hashLow | 0,
+    hashHigh: hash.hashHigh | 0,
+    tsHigh,
+    tsLow: ts - tsHigh * TS_SPLIT,
+    valueSlot: null,
+    flags: deleted ? DELETED : 0,
+    writer: undefined,
+    bucketNext,
+    older: undefined,
+    newer: undefined,
+    list,
+    sessionPrev: undefined,
+    sessionNext: undefined,
+  } as unknown as Entry;
+  entry.storedValue = value;
+  return entry;
 }
 
 /** What `apply` did. */
@@ -385,7 +414,7 @@ export class ElementStore {
       list = this.#bySession.get(session);
       if (list === undefined) this.#bySession.set(session, (list = { session, first: undefined, size: 0 }));
     }
-    const entry = new Entry(key, hash.hashLow, hash.hashHigh, list, value, ts, deleted, this.#buckets[bucket]);
+    const entry = newEntry(key, hash, list, value, ts, deleted, this.#buckets[bucket]);
     this.#buckets[bucket] = entry;
     this.#byKey.add(entry);
     if (list !== undefined) {
