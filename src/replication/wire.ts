@@ -219,12 +219,18 @@ export class WireReader {
   }
 }
 
-/** Reused by asciiString: String.fromCharCode.apply over a plain array is cheaper than over a new subarray. */
-const charCodes: number[] = [];
+/**
+ * Reused by asciiString, one per length (setting an array's length is a runtime call):
+ * String.fromCharCode.apply over a plain array is cheaper than over a new subarray.
+ */
+const charCodesByLength: number[][] = [];
+/** Longer strings take a subarray (a key is at most 256 characters). */
+const ASCII_REUSED_LENGTH_MAX = 256;
 
 /** The string of `length` bytes at `start`, each byte one character: for bytes known to be ASCII. */
 export function asciiString(bytes: Uint8Array, start: number, length: number): string {
-  charCodes.length = length;
+  if (length > ASCII_REUSED_LENGTH_MAX) return String.fromCharCode.apply(null, bytes.subarray(start, start + length) as unknown as number[]);
+  const charCodes = (charCodesByLength[length] ??= new Array<number>(length).fill(0));
   for (let i = 0; i < length; i++) charCodes[i] = bytes[start + i]!;
   return String.fromCharCode.apply(null, charCodes);
 }
