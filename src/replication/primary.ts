@@ -29,7 +29,7 @@ import { type Difference, compareBucket } from '../core/sync-diff.ts';
 import { type ReplicationUnit, type WriteRequest, WriteGate, type WriteGateLimits } from '../core/write-gate.ts';
 import { AcceptorHandshake } from './handshake.ts';
 import type { Message, WireElement } from './messages.ts';
-import { BUCKETS_PER_REQUEST, type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
+import { BUCKETS_PER_REQUEST, CATCH_UP_WINDOW_SHARE, type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
 import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment, type Outgoing } from './node-core.ts';
 
 export interface PrimaryOptions {
@@ -62,13 +62,6 @@ const WAITING_CHECKS_MAX = 64;
 /** Catch-up frames sent per flush: about 2 MB with typical values, a few ms of encoding. */
 const PUSH_FRAMES_PER_FLUSH = 64;
 
-/**
- * Share of the window (windowElementsMax and windowBytesMax) that catch-up and repair elements may fill. A quarter of the
- * default 8 MiB is about 16,000 typical elements, tens of milliseconds of the secondary's
- * work: enough to keep it busy between acknowledgements (one per 64 KiB read), while a live
- * unit sent during a catch-up waits behind at most that much.
- */
-const CATCH_UP_WINDOW_SHARE = 0.25;
 
 /** The result of a sync check. */
 export interface SyncCheckResult {
