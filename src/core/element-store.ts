@@ -209,6 +209,12 @@ export class ElementStore {
   readonly elementsMax: number;
   readonly #byKey = new KeyIndex<Entry>();
   readonly #bySession = new Map<string, SessionList>();
+  /**
+   * The session list the last insert used. Inserts come in runs of one session (a
+   * join writes several of its elements; a catch-up streams them in that order):
+   * a key in the same session then needs no substring and no Map lookup.
+   */
+  #lastList: SessionList | undefined = undefined;
   /** The first entry of each digest leaf bucket's list. */
   readonly #buckets: (Entry | undefined)[];
   readonly #tombstones = new Set<Entry>();
@@ -399,6 +405,7 @@ export class ElementStore {
     }
     this.#byKey.clear();
     this.#bySession.clear();
+    this.#lastList = undefined;
     this.#buckets.fill(undefined);
     this.#tombstones.clear();
     this.#oldest = this.#newest = this.#finger = undefined;
@@ -408,12 +415,7 @@ export class ElementStore {
 
   #insert(key: string, hash: KeyHash, value: StoredValue, ts: Timestamp, deleted: boolean): Entry {
     const bucket = this.digest.bucketOf(hash);
-    const session = sessionOfKey(key);
-    let list: SessionList | undefined;
-    if (session !== undefined) {
-      list = this.#bySession.get(session);
-      if (list === undefined) this.#bySession.set(session, (list = { session, first: undefined, size: 0 }));
-    }
+    const list = this.#sessionListFor(key);
     const entry = newEntry(key, hash, list, value, ts, deleted, this.#buckets[bucket]);
     this.#buckets[bucket] = entry;
     this.#byKey.add(entry);
@@ -429,6 +431,22 @@ export class ElementStore {
     return entry;
   }
 
+  /** The list of `key`'s session, made if it has none; undefined for a key outside any session. */
+  #sessionListFor(key: string): SessionList | undefined {
+    const last = this.#lastList;
+    if (last !== undefined) {
+      // `s/{last.session}/…` exactly: sessionOfKey(key) would return last.session.
+      const end = 2 + last.session.length;
+      if (key.charCodeAt(end) === 0x2f && key.charCodeAt(0) === 0x73 && key.charCodeAt(1) === 0x2f && key.startsWith(last.session, 2)) return last;
+    }
+    const session = sessionOfKey(key);
+    if (session === undefined) return undefined;
+    let list = this.#bySession.get(session);
+    if (list === undefined) this.#bySession.set(session, (list = { session, first: undefined, size: 0 }));
+    this.#lastList = list;
+    return list;
+  }
+
   #remove(entry: Entry): void {
     this.#byKey.delete(entry);
     const list = entry.list;
@@ -437,7 +455,10 @@ export class ElementStore {
       else entry.sessionPrev.sessionNext = entry.sessionNext;
       if (entry.sessionNext !== undefined) entry.sessionNext.sessionPrev = entry.sessionPrev;
       entry.sessionPrev = entry.sessionNext = entry.list = undefined;
-      if (--list.size === 0) this.#bySession.delete(list.session);
+      if (--list.size === 0) {
+        this.#bySession.delete(list.session);
+        if (this.#lastList === list) this.#lastList = undefined;
+      }
     }
     // A walk along the bucket's list (about elements / leafCount long): removal is rare (tombstone collection).
     const bucket = this.digest.bucketOf(entry);

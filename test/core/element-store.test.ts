@@ -27,6 +27,7 @@ const KEYS = [
   's/b/meta',
   's/b/p/1',
   's/room-3/p/x',
+  's/ab/p/1', // a session whose id starts with another's
   'node/x',
   'node/y',
   'cfg',
