@@ -55,6 +55,10 @@ export type JsonTextCheck =
   | { readonly ok: true; readonly depth: number }
   | { readonly ok: false; readonly problem: string };
 
+const TRUE_BYTES = new Uint8Array([0x74, 0x72, 0x75, 0x65]);
+const FALSE_BYTES = new Uint8Array([0x66, 0x61, 0x6c, 0x73, 0x65]);
+const NULL_BYTES = new Uint8Array([0x6e, 0x75, 0x6c, 0x6c]);
+
 // Character classes of the bytes that matter outside strings.
 const WHITESPACE = new Uint8Array(256);
 for (const c of [0x20, 0x09, 0x0a, 0x0d]) WHITESPACE[c] = 1;
@@ -130,9 +134,9 @@ class Validator {
     if (c === 0x7b) return this.container(0x7d, true);
     if (c === 0x5b) return this.container(0x5d, false);
     if (c === 0x22) return this.string();
-    if (c === 0x74) return this.literal('true');
-    if (c === 0x66) return this.literal('false');
-    if (c === 0x6e) return this.literal('null');
+    if (c === 0x74) return this.literal(TRUE_BYTES, 'true');
+    if (c === 0x66) return this.literal(FALSE_BYTES, 'false');
+    if (c === 0x6e) return this.literal(NULL_BYTES, 'null');
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
     return this.fail('value expected');
   }
@@ -173,11 +177,11 @@ class Validator {
     }
   }
 
-  literal(word: string): boolean {
-    for (let k = 0; k < word.length; k++) {
-      if (this.t[this.i + k] !== word.charCodeAt(k)) return this.fail(`'${word}' expected`);
-    }
-    this.i += word.length;
+  literal(bytes: Uint8Array, word: string): boolean {
+    const t = this.t;
+    const i = this.i;
+    for (let k = 0; k < bytes.length; k++) if (t[i + k] !== bytes[k]) return this.fail(`'${word}' expected`);
+    this.i = i + bytes.length;
     return true;
   }
 
