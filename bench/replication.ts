@@ -1,14 +1,21 @@
 /** `npm run bench -- replication`: confstate primary+secondary against Redis
  *  primary+replica with WAIT 1 0, same load generator, same workload, same
  *  machine, one run. Also the replication-off ceiling, a hot element, and the
- *  catch-up of an empty secondary from 1,000,000 elements while writes go on. */
+ *  catch-up of an empty secondary from 1,000,000 elements while writes go on.
+ *  `--only catch-up` runs the catch-up rounds alone (no Redis needed),
+ *  `--only throughput` everything else. */
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
+import { WebSocket } from 'ws';
 import { ElementClient } from '../src/client/element-client.ts';
-import { type NodeProcess, startPrimary, startSecondary, tempDir, writeSecret } from '../test/support/processes.ts';
-import { type LoadResult, participantValue, runLoad } from './load.ts';
+import { NodeProcess, startPrimary, startSecondary, tempDir, writeSecret } from '../test/support/processes.ts';
+import { type LoadResult, participantValue, processCpuSeconds, runLoad } from './load.ts';
 import { formatNumber, machine, median, saveResults, table } from './support.ts';
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
@@ -16,6 +23,10 @@ const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CATCH_UP_ELEMENTS = Number(process.env.BENCH_CATCH_UP_ELEMENTS ?? 1_000_000);
+/** Catch-up rounds (each loads a fresh primary); the median is reported. */
+const CATCH_UP_ROUNDS = Number(process.env.BENCH_CATCH_UP_ROUNDS ?? 3);
+/** BENCH_CATCH_UP_PROFILE=dir: CPU profiles of both nodes from the secondary's start to its being in sync, written there. */
+const CATCH_UP_PROFILE_DIR = process.env.BENCH_CATCH_UP_PROFILE;
 const SESSIONS = 10_000;
 const PARTICIPANTS = 10;
 
@@ -127,11 +138,88 @@ async function benchRedis(mode: 'pipeline per update' | 'auto-pipelining', concu
   }
 }
 
+interface CatchUpResult {
+  readonly loadMs: number;
+  /** From the secondary's connection to the primary to its being in sync (its own log times). */
+  readonly catchUpMs: number;
+  /** The same, including the secondary's process start. */
+  readonly withStartMs: number;
+  /** Writes (one at a time) acknowledged while the secondary caught up: each one held by the secondary first (W2). */
+  readonly writesDuring: number;
+  /** The slowest of them: a live write waits behind the catch-up elements already sent. */
+  readonly slowestWriteDuringMs: number;
+  /** The machine's 1-minute load average when the round started: on a shared machine the time alone misleads. */
+  readonly loadAverage: number;
+  /** CPU time (user + system, all threads) each node used during the catch-up: steadier than the time on a busy machine. */
+  readonly primaryCpuMs: number;
+  readonly secondaryCpuMs: number;
+}
+
+/** A confstate node spawned as test/support/processes.ts does, with flags for `node` itself. */
+function spawnNode(role: 'primary' | 'secondary', nodeFlags: readonly string[], args: readonly string[]): NodeProcess {
+  const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+  return new NodeProcess(role, spawn(process.execPath, [...nodeFlags, '--import', 'tsx', main, role, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
+}
+
+/** BENCH_CATCH_UP_PROFILE: both nodes open an inspector on a loopback port, so the bench can profile the catch-up alone. */
+const PROFILE_FLAGS = CATCH_UP_PROFILE_DIR === undefined ? [] : ['--inspect=127.0.0.1:0'];
+
+/** The DevTools protocol of a node started with `--inspect=127.0.0.1:0`: one request at a time. */
+class Inspector {
+  #nextId = 0;
+  private constructor(readonly socket: WebSocket) {}
+
+  static async open(node: NodeProcess): Promise<Inspector> {
+    const line = await node.waitFor(/^Debugger listening on ws:/);
+    const socket = new WebSocket(line.msg.replace('Debugger listening on ', '').trim());
+    await new Promise((resolve, reject) => (socket.once('open', resolve), socket.once('error', reject)));
+    return new Inspector(socket);
+  }
+
+  call<T = Record<string, unknown>>(method: string, params: object = {}): Promise<T> {
+    const id = ++this.#nextId;
+    return new Promise((resolve) => {
+      const onMessage = (data: Buffer): void => {
+        const message = JSON.parse(String(data)) as { id?: number; result: T };
+        if (message.id !== id) return;
+        this.socket.off('message', onMessage);
+        resolve(message.result);
+      };
+      this.socket.on('message', onMessage);
+      this.socket.send(JSON.stringify({ id, method, params }));
+    });
+  }
+}
+
+/** Profiles `nodes` from now until `stop()`, which writes one .cpuprofile per node into CATCH_UP_PROFILE_DIR. */
+async function startProfiles(nodes: readonly NodeProcess[]): Promise<{ stop: (label: string) => Promise<void> }> {
+  if (CATCH_UP_PROFILE_DIR === undefined) return { stop: async () => {} };
+  const inspectors = await Promise.all(nodes.map((node) => Inspector.open(node)));
+  for (const inspector of inspectors) {
+    await inspector.call('Profiler.enable');
+    await inspector.call('Profiler.start');
+  }
+  return {
+    stop: async (label) => {
+      mkdirSync(CATCH_UP_PROFILE_DIR, { recursive: true });
+      for (const [i, inspector] of inspectors.entries()) {
+        const { profile } = await inspector.call<{ profile: unknown }>('Profiler.stop');
+        const path = join(CATCH_UP_PROFILE_DIR, `catch-up-${label}-${nodes[i]!.role}.cpuprofile`);
+        writeFileSync(path, JSON.stringify(profile));
+        console.error(`  wrote ${path}`);
+        inspector.socket.close(); // a node with a debugger attached would wait for it at exit
+      }
+    },
+  };
+}
+
 /** Fills a primary with `count` elements, then times an empty secondary's catch-up while a writer keeps writing. */
-async function benchCatchUp(count: number): Promise<{ loadMs: number; catchUpMs: number; withStartMs: number; writesDuring: number }> {
+async function benchCatchUp(count: number): Promise<CatchUpResult> {
+  const loadAverage = loadavg()[0]!;
   const dir = tempDir();
   const { path, secret } = writeSecret(dir);
-  const primary = await startPrimary(path, ['--min-replicas', '0', '--log-level', 'info', '--elements-max', String(count * 2)]);
+  const primaryNode = spawnNode('primary', PROFILE_FLAGS, ['--listen', '127.0.0.1:0', '--secret-file', path, '--sync-check-interval-ms', '0', '--min-replicas', '0', '--log-level', 'info', '--elements-max', String(count * 2)]);
+  const primary = { node: primaryNode, port: Number(String((await primaryNode.waitFor('primary listening')).listen).split(':').pop()) };
   const clients = await Promise.all(Array.from({ length: 8 }, () => ElementClient.connect({ host: '127.0.0.1', port: primary.port, secret })));
   const loadStart = performance.now();
   let next = 0;
@@ -150,25 +238,68 @@ async function benchCatchUp(count: number): Promise<{ loadMs: number; catchUpMs:
   );
   const loadMs = performance.now() - loadStart;
   let writing = true;
-  let writesDuring = 0;
+  let writesApplied = 0;
+  /** Slowest write acknowledged while the secondary caught up (set once it connected). */
+  let slowestWriteMs: number | undefined;
   const writer = (async () => {
     for (let i = 0; writing; i++) {
+      const startMs = performance.now();
       const result = await clients[0]!.update(`s/during-${i % 1000}/p/0`, participantValue(i, 0, i));
-      if (result.code === 'applied') writesDuring++;
+      if (result.code === 'applied') writesApplied++;
+      if (slowestWriteMs !== undefined) slowestWriteMs = Math.max(slowestWriteMs, performance.now() - startMs);
     }
   })();
   const catchUpStart = performance.now();
-  const secondary = await startSecondary(path, primary.port, ['--log-level', 'info', '--elements-max', String(count * 2)]);
-  const withStartMs = performance.now() - catchUpStart;
+  const secondary = { node: spawnNode('secondary', PROFILE_FLAGS, ['--listen', '127.0.0.1:0', '--primary', `127.0.0.1:${primary.port}`, '--secret-file', path, '--log-level', 'info', '--elements-max', String(count * 2)]) };
+  const profiles = await startProfiles([primary.node, secondary.node]);
   // The catch-up itself: from the secondary's connection to the primary to its being in sync (its own log times).
-  const connected = await secondary.node.waitFor('connected to the primary');
-  const inSync = await secondary.node.waitFor('in sync with the primary');
+  const connected = await secondary.node.waitFor('connected to the primary', 60_000);
+  const cpuBefore = [processCpuSeconds(primary.node.child.pid!), processCpuSeconds(secondary.node.child.pid!)];
+  const writesBefore = writesApplied;
+  slowestWriteMs = 0;
+  const inSync = await secondary.node.waitFor('in sync with the primary', 120_000);
+  const cpuAfter = [processCpuSeconds(primary.node.child.pid!), processCpuSeconds(secondary.node.child.pid!)];
+  await profiles.stop(String(Date.now()));
+  const withStartMs = performance.now() - catchUpStart;
+  const writesDuring = writesApplied - writesBefore;
+  const slowestWriteDuringMs = slowestWriteMs;
   const catchUpMs = Number(inSync.time) - Number(connected.time);
+  const primaryCpuMs = (cpuAfter[0]! - cpuBefore[0]!) * 1000;
+  const secondaryCpuMs = (cpuAfter[1]! - cpuBefore[1]!) * 1000;
   writing = false;
   await writer;
   for (const client of clients) client.close();
   await Promise.all([primary.node.kill('SIGTERM'), secondary.node.kill('SIGTERM')]);
-  return { loadMs, catchUpMs, withStartMs, writesDuring };
+  return { loadMs, catchUpMs, withStartMs, writesDuring, slowestWriteDuringMs, loadAverage, primaryCpuMs, secondaryCpuMs };
+}
+
+async function catchUpRounds(): Promise<CatchUpResult[]> {
+  const rounds: CatchUpResult[] = [];
+  for (let i = 0; i < CATCH_UP_ROUNDS; i++) {
+    const round = await benchCatchUp(CATCH_UP_ELEMENTS);
+    console.error(`  catch-up round ${i + 1}: ${Math.round(round.catchUpMs)} ms after connecting (${Math.round(round.withStartMs)} ms with process start), ${round.writesDuring} writes acknowledged meanwhile (slowest ${Math.round(round.slowestWriteDuringMs)} ms), CPU primary ${Math.round(round.primaryCpuMs)} ms / secondary ${Math.round(round.secondaryCpuMs)} ms, load average ${round.loadAverage.toFixed(2)}`);
+    rounds.push(round);
+  }
+  return rounds;
+}
+
+function catchUpSummary(rounds: readonly CatchUpResult[]): string {
+  const ms = (f: (r: CatchUpResult) => number): number => Math.round(median(rounds.map(f)));
+  return (
+    `catch-up: an empty secondary was in sync with ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements ${ms((r) => r.catchUpMs)} ms after connecting ` +
+    `(median of ${rounds.length}: ${rounds.map((r) => Math.round(r.catchUpMs)).join(', ')} ms; ${ms((r) => r.withStartMs)} ms including its process start), ` +
+    `while ${ms((r) => r.writesDuring)} writes were acknowledged meanwhile (slowest ${ms((r) => r.slowestWriteDuringMs)} ms); CPU used meanwhile: primary ${ms((r) => r.primaryCpuMs)} ms, secondary ${ms((r) => r.secondaryCpuMs)} ms; loading the primary took ${ms((r) => r.loadMs)} ms; ` +
+    `load average at the start ${rounds.map((r) => r.loadAverage.toFixed(2)).join(', ')}`
+  );
+}
+
+async function runCatchUpOnly(): Promise<void> {
+  console.error(`bench/replication --only catch-up: ${CATCH_UP_ROUNDS} rounds of ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements`);
+  const rounds = await catchUpRounds();
+  const host = machine();
+  console.log(`\nbench/replication on ${host.cpu} (${host.cores} cores), Node ${host.node}\n${catchUpSummary(rounds)}`);
+  const path = saveResults('replication-catch-up', { machine: host, elements: CATCH_UP_ELEMENTS, catchUp: rounds });
+  console.log(`saved ${path}`);
 }
 
 function row(r: Row): string[] {
@@ -179,7 +310,12 @@ function row(r: Row): string[] {
   return [r.system, r.workload, String(r.concurrency), formatNumber(pick((x) => x.perSecond)), pick((x) => x.p50Ms).toFixed(2), pick((x) => x.p99Ms).toFixed(2), pick((x) => x.p999Ms).toFixed(2), cpu];
 }
 
-export async function runReplicationBench(): Promise<void> {
+export async function runReplicationBench(only?: string): Promise<void> {
+  if (only !== undefined && only !== 'catch-up' && only !== 'throughput') {
+    console.error(`bench replication --only ${only}: choose catch-up or throughput`);
+    process.exit(2);
+  }
+  if (only === 'catch-up') return runCatchUpOnly();
   if (spawnSync('redis-server', ['--version']).status !== 0) {
     console.error('bench replication needs redis-server (Debian: apt-get install -y redis-server)');
     process.exit(2);
@@ -206,15 +342,15 @@ export async function runReplicationBench(): Promise<void> {
     await add('redis + WAIT, pipeline per update', 'hot element', concurrency, () => benchRedis('pipeline per update', concurrency, true));
     await add('redis + WAIT, auto-pipelining', 'hot element', concurrency, () => benchRedis('auto-pipelining', concurrency, true));
   }
-  console.error(`  catch-up of an empty secondary from ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements...`);
-  const catchUp = await benchCatchUp(CATCH_UP_ELEMENTS);
+  let catchUp: CatchUpResult[] = [];
+  if (only !== 'throughput') {
+    console.error(`  catch-up of an empty secondary from ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements...`);
+    catchUp = await catchUpRounds();
+  }
   const host = machine();
   console.log(`\nbench/replication on ${host.cpu} (${host.cores} cores), Node ${host.node}; load generator, servers and replicas share the machine\n`);
   console.log(table(['system', 'workload', 'clients', 'acked updates/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU share (1 core = 100%)'], rows.map(row)));
-  console.log(
-    `\ncatch-up: an empty secondary was in sync with ${CATCH_UP_ELEMENTS.toLocaleString('en-US')} elements ${Math.round(catchUp.catchUpMs)} ms after connecting ` +
-      `(${Math.round(catchUp.withStartMs)} ms including its process start), while ${catchUp.writesDuring} writes were acknowledged meanwhile; loading the primary took ${Math.round(catchUp.loadMs)} ms`,
-  );
+  if (catchUp.length > 0) console.log(`\n${catchUpSummary(catchUp)}`);
   const ratios: string[] = [];
   for (const workload of ['spread', 'hot element'] as const) {
     for (const concurrency of CONCURRENCY) {

@@ -37,6 +37,13 @@ export function hashKey(key: string): KeyHash {
   return { hashLow: fmix32(a), hashHigh: fmix32(b ^ key.length) };
 }
 
+/** The low lane of `hashKey(key)` alone: what a lookup by key needs. */
+export function hashKeyLow(key: string): number {
+  let a = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) a = Math.imul(a ^ key.charCodeAt(i), 0x01000193);
+  return fmix32(a);
+}
+
 function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -72,8 +79,8 @@ export type NodeHashes = Uint32Array;
 
 /**
  * The hash tree. Guarantees: two digests of the same shape that saw the same
- * set of (key, ts) pairs have equal nodes everywhere; `toggle` is O(depth),
- * and depth is constant for a given shape.
+ * set of (key, ts) pairs have equal nodes everywhere; `toggle` and `replace`
+ * are O(1); the first read of an inner level after writes is O(nodes).
  */
 export class Digest {
   readonly leafBits: number;
@@ -84,6 +91,11 @@ export class Digest {
   readonly #levels: Uint32Array[];
   /** Shift from a leaf index to its ancestor's index at level d. */
   readonly #shifts: number[];
+  /** The leaf level (levels[depth]) and its index mask. */
+  readonly #leaves: Uint32Array;
+  readonly #leafMask: number;
+  /** True when a leaf changed since the inner levels were last recomputed. */
+  #innerStale = false;
 
   constructor(shape: DigestShape = { leafBits: DIGEST_LEAF_BITS_DEFAULT, fanoutBits: DIGEST_FANOUT_BITS_DEFAULT }) {
     const { leafBits, fanoutBits } = shape;
@@ -100,6 +112,8 @@ export class Digest {
       this.#shifts.push(leafBits - bits);
       this.#levels.push(new Uint32Array(2 << bits));
     }
+    this.#leaves = this.#levels[this.depth]!;
+    this.#leafMask = (1 << leafBits) - 1;
   }
 
   /** Number of leaf buckets. */
@@ -130,18 +144,32 @@ export class Digest {
   }
 
   #xor(hashLow: number, low: number, high: number): void {
-    const leaf = hashLow & ((1 << this.leafBits) - 1);
-    for (let d = this.depth; d >= 0; d--) {
+    const at = (hashLow & this.#leafMask) << 1;
+    const leaves = this.#leaves;
+    leaves[at] = (leaves[at]! ^ low) >>> 0;
+    leaves[at + 1] = (leaves[at + 1]! ^ high) >>> 0;
+    this.#innerStale = true;
+  }
+
+  /** Recomputes every inner level from the one below, bottom up: O(number of nodes). */
+  #settle(): void {
+    this.#innerStale = false;
+    for (let d = this.depth - 1; d >= 0; d--) {
       const lanes = this.#levels[d]!;
-      const at = (leaf >>> this.#shifts[d]!) << 1;
-      lanes[at] = (lanes[at]! ^ low) >>> 0;
-      lanes[at + 1] = (lanes[at + 1]! ^ high) >>> 0;
+      const below = this.#levels[d + 1]!;
+      const bits = this.#shifts[d]! - this.#shifts[d + 1]!;
+      lanes.fill(0);
+      for (let child = 0; child < below.length; child += 2) {
+        const at = ((child >>> 1) >>> bits) << 1;
+        lanes[at] = (lanes[at]! ^ below[child]!) >>> 0;
+        lanes[at + 1] = (lanes[at + 1]! ^ below[child + 1]!) >>> 0;
+      }
     }
   }
 
   /** The root hash as [low, high]. Equal roots: the stores hold the same pairs (up to a 2^-64 chance). */
   root(): readonly [number, number] {
-    const lanes = this.#levels[0]!;
+    const lanes = this.#level(0);
     return [lanes[0]!, lanes[1]!];
   }
 
@@ -177,11 +205,14 @@ export class Digest {
   /** Resets every node to the empty tree's hash (all zero). */
   clear(): void {
     for (const lanes of this.#levels) lanes.fill(0);
+    this.#innerStale = false;
   }
 
+  /** The lanes of one level, inner levels brought up to date first. */
   #level(level: number): Uint32Array {
     const lanes = this.#levels[level];
     assert(lanes !== undefined, `level ${level} is outside 0..${this.depth}`);
+    if (this.#innerStale && level < this.depth) this.#settle();
     return lanes;
   }
 }

@@ -2,20 +2,23 @@
  *  by session, by timestamp and by digest bucket. It applies state, newest
  *  timestamp wins; it does not know about replication, roles or the write gate.
  *
- *  - By key: a Map.
+ *  - By key: an open-addressing table over the key hash the digest needs anyway
+ *    (key-index.ts: a missing key costs one cache line, which a catch-up's
+ *    million inserts feel).
  *  - By session: `s/{session}/…` entries on an intrusive list per session (no
  *    per-session hash table: a million elements in 100,000 sessions would
  *    otherwise carry 100,000 Sets).
  *  - By timestamp: an intrusive doubly linked list sorted by ts. New writes
  *    carry the newest timestamps, so an insert walks a step or two back from
  *    the tail; "changed since ts" walks back from the tail over the changes only.
- *  - By digest bucket: the entries of each leaf bucket, so a sync check can list
- *    a differing bucket's (key, ts) pairs without scanning the store.
+ *  - By digest bucket: a singly linked list per leaf bucket, so a sync check can
+ *    list a differing bucket's (key, ts) pairs without scanning the store.
  */
 
 import { assert } from './assert.ts';
 import type { Timestamp } from './clock.ts';
-import { Digest, type DigestShape, type KeyHash, hashKey } from './digest.ts';
+import { Digest, type DigestShape, type KeyHash, hashKey, hashKeyLow } from './digest.ts';
+import { KeyIndex } from './key-index.ts';
 import { sessionOfKey } from './keys.ts';
 import type { JsonValue } from './value.ts';
 import { JsonText, type StoredValue } from './json-text.ts';
@@ -44,43 +47,144 @@ export interface ElementHandle extends Element {
 
 /** The head of one session's intrusive list of entries. */
 interface SessionList {
+  readonly session: string;
   first: Entry | undefined;
   size: number;
 }
 
-class Entry implements ElementHandle, KeyHash {
-  storedValue: StoredValue;
-  ts: Timestamp;
-  deleted: boolean;
-  writer: unknown = undefined;
-  removed = false;
-  /** Position in the bucket's entry array, for O(1) removal. */
-  bucketIndex = -1;
-  older: Entry | undefined = undefined;
-  newer: Entry | undefined = undefined;
-  /** Neighbours on the session's list. */
-  sessionPrev: Entry | undefined = undefined;
-  sessionNext: Entry | undefined = undefined;
+/**
+ * Entry.flags: a tombstone; dropped from the store (collected or cleared);
+ * valueSlot is JSON text, whose UTF-8 size is then kept in the bits from
+ * TEXT_BYTES_SHIFT up (values are at most 1 MiB; longer text stays a JsonText).
+ */
+const DELETED = 1;
+const REMOVED = 2;
+const TEXT = 4;
+const TEXT_BYTES_SHIFT = 3;
+const TEXT_BYTES_MAX = 2 ** 26;
 
-  constructor(
-    readonly key: string,
-    readonly hashLow: number,
-    readonly hashHigh: number,
-    readonly bucket: number,
-    readonly session: string | undefined,
-    value: StoredValue,
-    ts: Timestamp,
-    deleted: boolean,
-  ) {
-    this.storedValue = value;
-    this.ts = ts;
-    this.deleted = deleted;
+/** Timestamps are split at this power of two into two small integers (see Entry). */
+const TS_SPLIT = 2 ** 24;
+
+/**
+ * One element. Kept small because a store holds millions and a catch-up
+ * creates them all at once (docs/ARCHITECTURE.md, "The store entry"): every
+ * field is a small integer or a reference, so V8 keeps them in the object
+ * itself. A number field holding a non-small integer (a timestamp, an
+ * unsigned 32-bit hash) would cost a separate heap number per element, which
+ * the garbage collector then copies and marks: so the key hash is held as
+ * signed 32-bit lanes and the timestamp as two halves. The session is a
+ * reference to its list, not a string of its own.
+ *
+ * Entries are made by `newEntry` from an object literal, never by `new`: V8
+ * tracks an allocation site for a literal, sees that nearly all its objects
+ * survive, and from then on allocates them straight in the old generation
+ * (pretenuring); a class constructor has no such site, so every entry was
+ * copied by the young-generation collector once or twice. The class only
+ * supplies the prototype (the accessors below) and the field types.
+ */
+class Entry implements ElementHandle, KeyHash {
+  declare readonly key: string;
+  /** The key's hash lanes as signed 32-bit integers (the digest only XORs and masks them). */
+  declare readonly hashLow: number;
+  declare readonly hashHigh: number;
+  /** ts = tsHigh · 2^24 + tsLow: both halves stay small integers for any safe-integer ts. */
+  declare tsHigh: number;
+  declare tsLow: number;
+  /**
+   * The value: a plain JSON value, or JSON text. JSON text is held as its bare
+   * string (flag TEXT), not as the JsonText it arrived in: one object less per
+   * element for the garbage collector to copy and mark. `value` wraps it again
+   * (and keeps the parsed result); `storedValue` wraps it for the one reader.
+   */
+  declare valueSlot: StoredValue;
+  /** DELETED, REMOVED, TEXT, and the text's size. */
+  declare flags: number;
+  declare writer: unknown;
+  /** Next entry of the same digest bucket (a singly linked list: inserting touches only the head slot). */
+  declare bucketNext: Entry | undefined;
+  declare older: Entry | undefined;
+  declare newer: Entry | undefined;
+  /** The session's list and the neighbours on it (undefined for keys outside a session). */
+  declare list: SessionList | undefined;
+  declare sessionPrev: Entry | undefined;
+  declare sessionNext: Entry | undefined;
+
+  private constructor() {
+    assert(false, 'entries are made by newEntry');
+  }
+
+  get ts(): Timestamp {
+    return this.tsHigh * TS_SPLIT + this.tsLow;
+  }
+
+  set ts(ts: Timestamp) {
+    this.tsHigh = Math.floor(ts / TS_SPLIT);
+    this.tsLow = ts - this.tsHigh * TS_SPLIT;
+  }
+
+  get deleted(): boolean {
+    return (this.flags & DELETED) !== 0;
+  }
+
+  set deleted(deleted: boolean) {
+    this.flags = deleted ? this.flags | DELETED : this.flags & ~DELETED;
+  }
+
+  get removed(): boolean {
+    return (this.flags & REMOVED) !== 0;
+  }
+
+  get storedValue(): StoredValue {
+    const slot = this.valueSlot;
+    // A fresh wrapper per read: the replication encoders read the text once and drop it.
+    return (this.flags & TEXT) === 0 ? slot : new JsonText(slot as string, this.flags >>> TEXT_BYTES_SHIFT);
+  }
+
+  set storedValue(value: StoredValue) {
+    const flags = this.flags & (DELETED | REMOVED);
+    if (value instanceof JsonText && value.byteLength < TEXT_BYTES_MAX) {
+      this.valueSlot = value.text;
+      this.flags = flags | TEXT | (value.byteLength << TEXT_BYTES_SHIFT);
+    } else {
+      this.valueSlot = value;
+      this.flags = flags;
+    }
   }
 
   get value(): JsonValue {
-    const stored = this.storedValue;
-    return stored instanceof JsonText ? stored.value() : stored;
+    let slot = this.valueSlot;
+    if ((this.flags & TEXT) !== 0) {
+      // Read by value once: kept as a JsonText from now on, which keeps the parsed value beside the text.
+      this.valueSlot = slot = new JsonText(slot as string, this.flags >>> TEXT_BYTES_SHIFT);
+      this.flags &= DELETED | REMOVED;
+    }
+    return slot instanceof JsonText ? slot.value() : slot;
   }
+}
+
+/** A new entry (see Entry: one object literal site, so V8 can pretenure entries). */
+function newEntry(key: string, hash: KeyHash, list: SessionList | undefined, value: StoredValue, ts: Timestamp, deleted: boolean, bucketNext: Entry | undefined): Entry {
+  const tsHigh = Math.floor(ts / TS_SPLIT);
+  const entry = {
+    __proto__: Entry.prototype,
+    key,
+    hashLow: hash.hashLow | 0,
+    hashHigh: hash.hashHigh | 0,
+    tsHigh,
+    tsLow: ts - tsHigh * TS_SPLIT,
+    valueSlot: null,
+    flags: deleted ? DELETED : 0,
+    writer: undefined,
+    bucketNext,
+    older: undefined,
+    newer: undefined,
+    list,
+    sessionPrev: undefined,
+    sessionNext: undefined,
+  } as unknown as Entry;
+  entry.storedValue = value;
+  return entry;
 }
 
 /** What `apply` did. */
@@ -103,12 +207,21 @@ export const ELEMENTS_MAX_DEFAULT = 4_000_000;
 export class ElementStore {
   readonly digest: Digest;
   readonly elementsMax: number;
-  readonly #byKey = new Map<string, Entry>();
+  readonly #byKey = new KeyIndex<Entry>();
   readonly #bySession = new Map<string, SessionList>();
-  readonly #buckets: (Entry[] | undefined)[];
+  /**
+   * The session list the last insert used. Inserts come in runs of one session (a
+   * join writes several of its elements; a catch-up streams them in that order):
+   * a key in the same session then needs no substring and no Map lookup.
+   */
+  #lastList: SessionList | undefined = undefined;
+  /** The first entry of each digest leaf bucket's list. */
+  readonly #buckets: (Entry | undefined)[];
   readonly #tombstones = new Set<Entry>();
   #oldest: Entry | undefined = undefined;
   #newest: Entry | undefined = undefined;
+  /** Where the ts list was last linked away from its newest end: where the next such link likely goes. */
+  #finger: Entry | undefined = undefined;
   /** Tombstones at or below this ts were collected: a write to a missing key at or below it is stale. */
   #collectedTsMax: Timestamp = 0;
   /**
@@ -122,7 +235,7 @@ export class ElementStore {
     assert(Number.isInteger(options.elementsMax) && options.elementsMax > 0, `elementsMax ${options.elementsMax} must be a positive integer`);
     this.elementsMax = options.elementsMax;
     this.digest = new Digest(options.digest);
-    this.#buckets = new Array<Entry[] | undefined>(this.digest.leafCount).fill(undefined);
+    this.#buckets = new Array<Entry | undefined>(this.digest.leafCount).fill(undefined);
   }
 
   /** Elements held, tombstones included. */
@@ -142,17 +255,17 @@ export class ElementStore {
 
   /** The element at `key`, tombstone included, or undefined. */
   get(key: string): Element | undefined {
-    return this.#byKey.get(key);
+    return this.#byKey.get(key, hashKeyLow(key));
   }
 
   /** The element at `key` with its write-gate slot, or undefined. */
   handle(key: string): ElementHandle | undefined {
-    return this.#byKey.get(key);
+    return this.#byKey.get(key, hashKeyLow(key));
   }
 
   /** Whether a write of a missing `key` would be a new element (counts toward elementsMax). */
   has(key: string): boolean {
-    return this.#byKey.has(key);
+    return this.#byKey.get(key, hashKeyLow(key)) !== undefined;
   }
 
   /** A write creating a missing key must be newer than this: the highest collected tombstone ts. */
@@ -165,7 +278,7 @@ export class ElementStore {
    * missing key the highest collected tombstone ts (0 if none was collected).
    */
   currentTs(key: string): Timestamp {
-    const entry = this.#byKey.get(key);
+    const entry = this.#byKey.get(key, hashKeyLow(key));
     return entry === undefined ? this.#collectedTsMax : entry.ts;
   }
 
@@ -175,12 +288,14 @@ export class ElementStore {
    * without changing anything otherwise. The caller has validated key and value.
    */
   apply(key: string, value: StoredValue, ts: Timestamp, deleted = false): ApplyOutcome {
-    const entry = this.#byKey.get(key);
+    // Both lanes at once: most keys applied by key are new (the gate applies known ones by handle).
+    const hash = hashKey(key);
+    const entry = this.#byKey.get(key, hash.hashLow);
     if (entry === undefined) {
       if (ts <= this.#collectedTsMax) return 'stale';
       if (this.#byKey.size >= this.elementsMax) return 'full';
       // Inserted first: `onApplied?.(insert())` would skip the insert when no one listens.
-      const entry = this.#insert(key, deleted ? null : value, ts, deleted);
+      const entry = this.#insert(key, hash, deleted ? null : value, ts, deleted);
       this.onApplied?.(entry);
       return 'applied';
     }
@@ -244,10 +359,23 @@ export class ElementStore {
     for (let e = this.#oldest; e !== undefined; e = e.newer) yield e;
   }
 
+  /**
+   * Every element, oldest timestamp first, as handles in one array: what a
+   * catch-up sends. Cheaper than `entries()` and then a key lookup per element;
+   * a handle that is `removed` by the time it is read was collected meanwhile.
+   */
+  handlesOldestFirst(): ElementHandle[] {
+    const out: ElementHandle[] = [];
+    for (let e = this.#oldest; e !== undefined; e = e.newer) out.push(e);
+    return out;
+  }
+
   /** The (key, ts) pairs of one digest leaf bucket: what a sync check compares. */
   bucketElements(bucket: number): readonly Element[] {
     assert(bucket >= 0 && bucket < this.#buckets.length, `bucket ${bucket} is outside 0..${this.#buckets.length - 1}`);
-    return this.#buckets[bucket] ?? [];
+    const out: Element[] = [];
+    for (let e = this.#buckets[bucket]; e !== undefined; e = e.bucketNext) out.push(e);
+    return out;
   }
 
   /**
@@ -273,68 +401,104 @@ export class ElementStore {
   clear(): void {
     for (const entry of this.#byKey.values()) {
       assert(entry.writer === undefined, `clear() while ${entry.key} has an update in flight`);
-      entry.removed = true;
+      entry.flags |= REMOVED;
     }
     this.#byKey.clear();
     this.#bySession.clear();
+    this.#lastList = undefined;
     this.#buckets.fill(undefined);
     this.#tombstones.clear();
-    this.#oldest = this.#newest = undefined;
+    this.#oldest = this.#newest = this.#finger = undefined;
     this.#collectedTsMax = 0;
     this.digest.clear();
   }
 
-  #insert(key: string, value: StoredValue, ts: Timestamp, deleted: boolean): Entry {
-    const hash = hashKey(key);
+  #insert(key: string, hash: KeyHash, value: StoredValue, ts: Timestamp, deleted: boolean): Entry {
     const bucket = this.digest.bucketOf(hash);
-    const session = sessionOfKey(key);
-    const entry = new Entry(key, hash.hashLow, hash.hashHigh, bucket, session, value, ts, deleted);
-    this.#byKey.set(key, entry);
-    if (session !== undefined) {
-      let list = this.#bySession.get(session);
-      if (list === undefined) this.#bySession.set(session, (list = { first: undefined, size: 0 }));
+    const list = this.#sessionListFor(key);
+    const entry = newEntry(key, hash, list, value, ts, deleted, this.#buckets[bucket]);
+    this.#buckets[bucket] = entry;
+    this.#byKey.add(entry);
+    if (list !== undefined) {
       entry.sessionNext = list.first;
       if (list.first !== undefined) list.first.sessionPrev = entry;
       list.first = entry;
       list.size++;
     }
-    let members = this.#buckets[bucket];
-    if (members === undefined) this.#buckets[bucket] = members = [];
-    entry.bucketIndex = members.length;
-    members.push(entry);
     if (deleted) this.#tombstones.add(entry);
     this.digest.toggle(entry, ts);
     this.#linkTs(entry);
     return entry;
   }
 
+  /** The list of `key`'s session, made if it has none; undefined for a key outside any session. */
+  #sessionListFor(key: string): SessionList | undefined {
+    const last = this.#lastList;
+    if (last !== undefined) {
+      // `s/{last.session}/…` exactly: sessionOfKey(key) would return last.session.
+      const end = 2 + last.session.length;
+      if (key.charCodeAt(end) === 0x2f && key.charCodeAt(0) === 0x73 && key.charCodeAt(1) === 0x2f && key.startsWith(last.session, 2)) return last;
+    }
+    const session = sessionOfKey(key);
+    if (session === undefined) return undefined;
+    let list = this.#bySession.get(session);
+    if (list === undefined) this.#bySession.set(session, (list = { session, first: undefined, size: 0 }));
+    this.#lastList = list;
+    return list;
+  }
+
   #remove(entry: Entry): void {
-    entry.removed = true;
-    this.#byKey.delete(entry.key);
-    if (entry.session !== undefined) {
-      const list = this.#bySession.get(entry.session)!;
+    this.#byKey.delete(entry);
+    const list = entry.list;
+    if (list !== undefined) {
       if (entry.sessionPrev === undefined) list.first = entry.sessionNext;
       else entry.sessionPrev.sessionNext = entry.sessionNext;
       if (entry.sessionNext !== undefined) entry.sessionNext.sessionPrev = entry.sessionPrev;
-      entry.sessionPrev = entry.sessionNext = undefined;
-      if (--list.size === 0) this.#bySession.delete(entry.session);
+      entry.sessionPrev = entry.sessionNext = entry.list = undefined;
+      if (--list.size === 0) {
+        this.#bySession.delete(list.session);
+        if (this.#lastList === list) this.#lastList = undefined;
+      }
     }
-    const members = this.#buckets[entry.bucket]!;
-    const last = members.pop()!;
-    if (last !== entry) {
-      members[entry.bucketIndex] = last;
-      last.bucketIndex = entry.bucketIndex;
+    // A walk along the bucket's list (about elements / leafCount long): removal is rare (tombstone collection).
+    const bucket = this.digest.bucketOf(entry);
+    if (this.#buckets[bucket] === entry) this.#buckets[bucket] = entry.bucketNext;
+    else {
+      let before = this.#buckets[bucket]!;
+      while (before.bucketNext !== entry) before = before.bucketNext!;
+      before.bucketNext = entry.bucketNext;
     }
-    if (members.length === 0) this.#buckets[entry.bucket] = undefined;
+    entry.bucketNext = undefined;
+    entry.flags |= REMOVED;
     this.#tombstones.delete(entry);
     this.digest.toggle(entry, entry.ts);
     this.#unlinkTs(entry);
   }
 
-  /** Links `entry` into the ts list; walks back from the newest end, where new writes land. */
+  /**
+   * Links `entry` into the ts list after every entry with ts ≤ its own. New
+   * writes carry the newest timestamps: O(1) at the newest end. Otherwise the
+   * walk starts at the finger, the entry linked last away from that end: a
+   * catch-up streams elements oldest first, each a step past the one before,
+   * while live updates land at the newest end; walking back from the newest
+   * end instead would cost one step per live update per catch-up element.
+   */
   #linkTs(entry: Entry): void {
-    let before = this.#newest;
-    while (before !== undefined && before.ts > entry.ts) before = before.older;
+    const ts = entry.ts;
+    const newest = this.#newest;
+    let before: Entry | undefined;
+    if (newest === undefined || newest.ts <= ts) before = newest;
+    else {
+      const finger = this.#finger;
+      if (finger !== undefined && finger.ts <= ts) {
+        before = finger;
+        for (let next = before.newer; next !== undefined && next.ts <= ts; next = next.newer) before = next;
+      } else {
+        before = finger ?? newest;
+        while (before !== undefined && before.ts > ts) before = before.older;
+      }
+      this.#finger = entry;
+    }
     entry.older = before;
     entry.newer = before === undefined ? this.#oldest : before.newer;
     if (entry.older === undefined) this.#oldest = entry;
@@ -344,6 +508,7 @@ export class ElementStore {
   }
 
   #unlinkTs(entry: Entry): void {
+    if (entry === this.#finger) this.#finger = entry.older ?? entry.newer;
     if (entry.older === undefined) this.#oldest = entry.newer;
     else entry.older.newer = entry.newer;
     if (entry.newer === undefined) this.#newest = entry.older;

@@ -2,9 +2,11 @@
  *  value travel from a client through both stores as the bytes it arrived as,
  *  parsed only when someone reads it. Pure. */
 
-import type { JsonValue } from './value.ts';
+import { type JsonValue, utf8Length } from './value.ts';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+const NOT_PARSED: unique symbol = Symbol('not parsed');
 
 /**
  * A JSON value held as its text. It is stored, replicated and sent back as
@@ -13,8 +15,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * far less to allocate and collect than one typed array per value.
  */
 export class JsonText {
-  #parsed: JsonValue | undefined = undefined;
-  #isParsed = false;
+  /** The parsed value once read; NOT_PARSED until then. One field, not a value and a flag: a store holds millions of these. */
+  #parsed: JsonValue | typeof NOT_PARSED = NOT_PARSED;
 
   /** `byteLength` is the UTF-8 size of `text` (what size limits count). */
   constructor(
@@ -27,13 +29,16 @@ export class JsonText {
     return new JsonText(decoder.decode(bytes), bytes.length);
   }
 
+  /** JSON text that was validated when it arrived (a store keeps it as a bare string): its UTF-8 size is counted again. */
+  static fromValidatedText(text: string): JsonText {
+    return new JsonText(text, utf8Length(text));
+  }
+
   /** The value, parsed once and cached. */
   value(): JsonValue {
-    if (!this.#isParsed) {
-      this.#parsed = JSON.parse(this.text) as JsonValue;
-      this.#isParsed = true;
-    }
-    return this.#parsed as JsonValue;
+    let parsed = this.#parsed;
+    if (parsed === NOT_PARSED) this.#parsed = parsed = JSON.parse(this.text) as JsonValue;
+    return parsed;
   }
 }
 
@@ -49,6 +54,10 @@ export function plainValue(value: StoredValue): JsonValue {
 export type JsonTextCheck =
   | { readonly ok: true; readonly depth: number }
   | { readonly ok: false; readonly problem: string };
+
+const TRUE_BYTES = new Uint8Array([0x74, 0x72, 0x75, 0x65]);
+const FALSE_BYTES = new Uint8Array([0x66, 0x61, 0x6c, 0x73, 0x65]);
+const NULL_BYTES = new Uint8Array([0x6e, 0x75, 0x6c, 0x6c]);
 
 // Character classes of the bytes that matter outside strings.
 const WHITESPACE = new Uint8Array(256);
@@ -66,6 +75,25 @@ export function validateJsonText(text: Uint8Array, depthMax: number): JsonTextCh
   return v.run();
 }
 
+/**
+ * What `validateJsonText` finds wrong with `text`, or undefined when it is
+ * valid, without allocating: what a decoder calls once per value.
+ */
+export function jsonTextProblem(text: Uint8Array, depthMax: number): string | undefined {
+  const v = (reused ??= new Validator(EMPTY_BYTES, 0));
+  v.t = text;
+  v.depthMax = depthMax;
+  v.i = v.depth = v.deepest = 0;
+  v.problem = undefined;
+  const ok = v.check();
+  v.t = EMPTY_BYTES; // holds no caller's buffer
+  return ok ? undefined : (v.problem ?? 'not JSON');
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+/** The validator jsonTextProblem reuses: validation never calls out, so it is never re-entered. */
+let reused: Validator | undefined;
+
 class Validator {
   i = 0;
   depth = 0;
@@ -73,16 +101,22 @@ class Validator {
   problem: string | undefined;
 
   constructor(
-    readonly t: Uint8Array,
-    readonly depthMax: number,
+    public t: Uint8Array,
+    public depthMax: number,
   ) {}
 
   run(): JsonTextCheck {
-    this.skipSpace();
-    if (!this.value()) return { ok: false, problem: this.problem ?? 'not JSON' };
-    this.skipSpace();
-    if (this.i !== this.t.length) return { ok: false, problem: `unexpected bytes after the value at offset ${this.i}` };
+    if (!this.check()) return { ok: false, problem: this.problem ?? 'not JSON' };
     return { ok: true, depth: this.deepest };
+  }
+
+  /** The whole text is one value, with nothing but whitespace around it. */
+  check(): boolean {
+    this.skipSpace();
+    if (!this.value()) return false;
+    this.skipSpace();
+    if (this.i !== this.t.length) return this.fail(`unexpected bytes after the value at offset ${this.i}`);
+    return true;
   }
 
   fail(problem: string): false {
@@ -100,9 +134,9 @@ class Validator {
     if (c === 0x7b) return this.container(0x7d, true);
     if (c === 0x5b) return this.container(0x5d, false);
     if (c === 0x22) return this.string();
-    if (c === 0x74) return this.literal('true');
-    if (c === 0x66) return this.literal('false');
-    if (c === 0x6e) return this.literal('null');
+    if (c === 0x74) return this.literal(TRUE_BYTES, 'true');
+    if (c === 0x66) return this.literal(FALSE_BYTES, 'false');
+    if (c === 0x6e) return this.literal(NULL_BYTES, 'null');
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
     return this.fail('value expected');
   }
@@ -143,11 +177,11 @@ class Validator {
     }
   }
 
-  literal(word: string): boolean {
-    for (let k = 0; k < word.length; k++) {
-      if (this.t[this.i + k] !== word.charCodeAt(k)) return this.fail(`'${word}' expected`);
-    }
-    this.i += word.length;
+  literal(bytes: Uint8Array, word: string): boolean {
+    const t = this.t;
+    const i = this.i;
+    for (let k = 0; k < bytes.length; k++) if (t[i + k] !== bytes[k]) return this.fail(`'${word}' expected`);
+    this.i = i + bytes.length;
     return true;
   }
 
@@ -185,29 +219,30 @@ class Validator {
 
   string(): boolean {
     const t = this.t;
-    this.i++; // opening quote
+    const length = t.length;
+    let i = this.i + 1; // past the opening quote
     for (;;) {
-      if (this.i >= t.length) return this.fail('unterminated string');
-      const c = t[this.i]!;
+      // Printable ASCII other than '"' and '\\' is most of most strings: kept in a local until something else.
+      let c = 0;
+      while (i < length && (c = t[i]!) >= 0x20 && c < 0x80 && c !== 0x22 && c !== 0x5c) i++;
+      this.i = i;
+      if (i >= length) return this.fail('unterminated string');
       if (c === 0x22) {
-        this.i++;
+        this.i = i + 1;
         return true;
       }
       if (c < 0x20) return this.fail('control character in a string');
       if (c === 0x5c) {
-        const e = t[this.i + 1];
+        const e = t[i + 1];
         if (e === 0x75) {
-          for (let k = 2; k < 6; k++) if (!isHex(t[this.i + k])) return this.fail('bad \\u escape');
-          this.i += 6;
-        } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) this.i += 2;
+          for (let k = 2; k < 6; k++) if (!isHex(t[i + k])) return this.fail('bad \\u escape');
+          i += 6;
+        } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) i += 2;
         else return this.fail('bad escape');
         continue;
       }
-      if (c < 0x80) {
-        this.i++;
-        continue;
-      }
       if (!this.utf8()) return false;
+      i = this.i;
     }
   }
 

@@ -38,6 +38,36 @@ export function checkKey(key: unknown, keyLengthMax = KEY_LENGTH_MAX_DEFAULT): K
   return undefined;
 }
 
+/** 1 for the bytes a key segment may hold: [A-Za-z0-9_.:~-] (KEY_PATTERN). */
+const SEGMENT_BYTE = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:~-') SEGMENT_BYTE[c.charCodeAt(0)] = 1;
+
+/**
+ * True when `bytes[start, start + length)` is a key `checkKey` accepts with the
+ * default length limit, checked on the bytes themselves: a decoder can then
+ * build the string directly (every key byte is ASCII). False means "not
+ * shown valid here": the caller falls back to decoding and `checkKey`, which
+ * names the problem.
+ */
+export function isKeyBytes(bytes: Uint8Array, start: number, length: number): boolean {
+  if (length === 0 || length > KEY_LENGTH_MAX_DEFAULT) return false;
+  let segment = 0;
+  let slashes = 0;
+  for (let i = start, end = start + length; i < end; i++) {
+    const c = bytes[i]!;
+    if (c === 0x2f /* / */) {
+      if (segment === 0) return false;
+      segment = 0;
+      slashes++;
+    } else if (SEGMENT_BYTE[c] === 1 && segment < KEY_SEGMENT_LENGTH_MAX) segment++;
+    else return false;
+  }
+  if (segment === 0) return false;
+  // `s` and `s/{session}` name no element inside a session.
+  const sessionKey = bytes[start] === 0x73 /* s */ && (length === 1 || bytes[start + 1] === 0x2f);
+  return !(sessionKey && slashes < 2);
+}
+
 /**
  * The session id a key belongs to: `abc` for `s/abc/p/7`, undefined for keys
  * outside any session. Assumes a key that passed `checkKey`.

@@ -75,5 +75,27 @@ export function elementsPerFrame(limits: ReplicationLimits): number {
   return Math.max(1, Math.floor((limits.frameBytesMax - 64) / largestElement));
 }
 
+/**
+ * Share of the window (windowElementsMax and windowBytesMax) that catch-up and
+ * repair elements may fill. A quarter of the default 8 MiB is about 16,000
+ * typical elements, tens of milliseconds of the secondary's work: enough to
+ * keep it busy between acknowledgements, while a live unit sent during a
+ * catch-up waits behind at most that much.
+ */
+export const CATCH_UP_WINDOW_SHARE = 0.25;
+
+/**
+ * During a catch-up, a secondary acknowledges reads that brought catch-up
+ * elements only once this many elements or bytes have gathered: a quarter of
+ * what the primary may have in flight of them (so it never waits for room),
+ * instead of once per 64 KiB read. Anything live is acknowledged at once.
+ */
+export function catchUpAckEvery(limits: ReplicationLimits): { readonly elements: number; readonly bytes: number } {
+  return {
+    elements: Math.max(1, Math.floor((limits.windowElementsMax * CATCH_UP_WINDOW_SHARE) / 4)),
+    bytes: Math.max(1, Math.floor((limits.windowBytesMax * CATCH_UP_WINDOW_SHARE) / 4)),
+  };
+}
+
 /** Bucket indexes asked for in one request, so the answer fits a frame. */
 export const BUCKETS_PER_REQUEST = 128;

@@ -7,10 +7,10 @@
  *  u32 byte length of UTF-8 JSON text. docs/PROTOCOL.md has the table. */
 
 import { NODE_ID_MAX, type Timestamp } from '../core/clock.ts';
-import { checkKey } from '../core/keys.ts';
+import { checkKey, isKeyBytes } from '../core/keys.ts';
 import { type JsonValue, VALUE_DEPTH_MAX, checkValue, scanJsonText } from '../core/value.ts';
-import { JsonText, type StoredValue, validateJsonText } from '../core/json-text.ts';
-import { DecodeError, WireReader, WireWriter, decodeUtf8 } from './wire.ts';
+import { JsonText, type StoredValue, jsonTextProblem } from '../core/json-text.ts';
+import { DecodeError, WireReader, WireWriter, asciiString, decodeUtf8 } from './wire.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const NONCE_BYTES = 32;
@@ -398,7 +398,11 @@ function readU32List(r: WireReader): number[] {
 }
 
 function readKey(r: WireReader): string {
-  const key = r.shortString('key');
+  const length = r.u16();
+  const start = r.skip(length);
+  // Checked on the bytes (every valid key is ASCII), then built without a view or a regular expression.
+  if (isKeyBytes(r.source, start, length)) return asciiString(r.source, start, length);
+  const key = decodeUtf8(r.source.subarray(start, start + length), 'key');
   const problem = checkKey(key);
   if (problem !== undefined) throw new DecodeError(problem.message);
   return key;
@@ -412,8 +416,8 @@ function readValue(r: WireReader, absent: boolean, lazy: boolean): StoredValue {
   }
   if (lazy) {
     // Validated as JSON now, parsed only when read; held as a string, so it pins no socket chunk.
-    const check = validateJsonText(bytes, VALUE_DEPTH_MAX);
-    if (!check.ok) throw new DecodeError(`value is not valid JSON within the limits: ${check.problem}`);
+    const problem = jsonTextProblem(bytes, VALUE_DEPTH_MAX);
+    if (problem !== undefined) throw new DecodeError(`value is not valid JSON within the limits: ${problem}`);
     return JsonText.fromValidatedBytes(bytes);
   }
   // Deep nesting would overflow the stack when the value is encoded again.

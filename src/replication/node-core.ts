@@ -48,6 +48,11 @@ export interface Connection {
   closed: boolean;
 }
 
+/** A connection's batch buffer starts at least this large (most batches are a few small frames). */
+const BATCH_BYTES_MIN = 4096;
+/** ... and at most this large, whatever its last batch was (a catch-up flush is 2–3 MiB). */
+const BATCH_BYTES_HINT_MAX = 4 * 1024 * 1024;
+
 /** Nodes keep values as validated JSON text: parsed only if someone reads them. */
 const LAZY_VALUES = { lazyValues: true };
 
@@ -61,6 +66,12 @@ export class NodeBase {
   #eventsHead = 0;
   /** Frames waiting to go out, one growing buffer per connection. */
   readonly #batches = new Map<Connection, WireWriter>();
+  /**
+   * Bytes of each connection's last batch: its next batch starts that large, so a stream of
+   * large batches (a catch-up sends megabytes per flush) is not copied again and again while
+   * its buffer doubles. Capped, and forgotten with the connection.
+   */
+  readonly #lastBatchBytes = new Map<Connection, number>();
 
   constructor(
     store: ElementStore,
@@ -105,6 +116,7 @@ export class NodeBase {
     const batch = this.#batches.get(connection);
     if (batch === undefined) return;
     this.#batches.delete(connection);
+    if (!connection.closed) this.#lastBatchBytes.set(connection, batch.length);
     this.#outgoing.push({ kind: 'send', connectionId: connection.id, bytes: batch.finish() });
   }
 
@@ -120,7 +132,10 @@ export class NodeBase {
   protected send(connection: Connection, message: Message): void {
     if (connection.closed) return;
     let batch = this.#batches.get(connection);
-    if (batch === undefined) this.#batches.set(connection, (batch = new WireWriter(4096)));
+    if (batch === undefined) {
+      const capacity = Math.min(BATCH_BYTES_HINT_MAX, Math.max(BATCH_BYTES_MIN, this.#lastBatchBytes.get(connection) ?? 0));
+      this.#batches.set(connection, (batch = new WireWriter(capacity)));
+    }
     appendFrame(message, batch);
   }
 
@@ -131,6 +146,7 @@ export class NodeBase {
     connection.closed = true;
     this.#outgoing.push({ kind: 'close', connectionId: connection.id, reason });
     this.connections.delete(connection.id);
+    this.#lastBatchBytes.delete(connection);
     this.forget(connection, reason);
   }
 
@@ -140,6 +156,7 @@ export class NodeBase {
     if (connection === undefined) return undefined;
     connection.closed = true;
     this.connections.delete(connectionId);
+    this.#lastBatchBytes.delete(connection);
     this.forget(connection, 'peer closed the connection');
     return connection;
   }

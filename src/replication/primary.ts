@@ -21,7 +21,7 @@
 
 import { type Timestamp, formatTimestamp } from '../core/clock.ts';
 import { differingNodes } from '../core/digest.ts';
-import type { ElementStore } from '../core/element-store.ts';
+import type { ElementHandle, ElementStore } from '../core/element-store.ts';
 import { type JsonValue, checkValue } from '../core/value.ts';
 import { checkKey } from '../core/keys.ts';
 import { JsonText } from '../core/json-text.ts';
@@ -29,7 +29,7 @@ import { type Difference, compareBucket } from '../core/sync-diff.ts';
 import { type ReplicationUnit, type WriteRequest, WriteGate, type WriteGateLimits } from '../core/write-gate.ts';
 import { AcceptorHandshake } from './handshake.ts';
 import type { Message, WireElement } from './messages.ts';
-import { BUCKETS_PER_REQUEST, type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
+import { BUCKETS_PER_REQUEST, CATCH_UP_WINDOW_SHARE, type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
 import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment, type Outgoing } from './node-core.ts';
 
 export interface PrimaryOptions {
@@ -61,6 +61,7 @@ const WAITING_CHECKS_MAX = 64;
 
 /** Catch-up frames sent per flush: about 2 MB with typical values, a few ms of encoding. */
 const PUSH_FRAMES_PER_FLUSH = 64;
+
 
 /** The result of a sync check. */
 export interface SyncCheckResult {
@@ -118,8 +119,12 @@ class Link {
   inFlightBytes = 0;
   readonly pending: Unit[] = [];
   pendingHead = 0;
-  /** Keys still to send to bring the secondary up to date (snapshot or repair). */
-  pushKeys: string[] = [];
+  /**
+   * Elements still to send to bring the secondary up to date (snapshot or repair), as
+   * handles: sending one reads it without a key lookup. Each goes out as it is when sent;
+   * one removed meanwhile (a collected tombstone) is skipped.
+   */
+  push: ElementHandle[] = [];
   pushCursor = 0;
   /** Catch-up ends when every element up to this seq is acknowledged. */
   catchUpLastSeq = 0;
@@ -360,18 +365,14 @@ export class Primary extends NodeBase {
       this.log('info', 'secondary attached, already in sync', { elements: state.elementCount });
     } else if (state.elementCount === 0) {
       link.phase = 'catching_up';
-      link.pushKeys = Array.from(this.#keys());
-      this.log('info', 'secondary attached empty: sending a snapshot', { elements: link.pushKeys.length });
+      link.push = this.store.handlesOldestFirst();
+      this.log('info', 'secondary attached empty: sending a snapshot', { elements: link.push.length });
     } else {
       link.phase = 'catching_up';
       this.#startJob(link, 'catch_up', true);
       this.log('info', 'secondary attached with data: comparing digests', { theirs: state.elementCount, ours: this.store.size });
     }
     this.#flush(nowMs);
-  }
-
-  *#keys(): IterableIterator<string> {
-    for (const element of this.store.entries()) yield element.key;
   }
 
   #acknowledge(link: Link, seq: number): void {
@@ -555,14 +556,28 @@ export class Primary extends NodeBase {
       this.send(link.connection, { type: 'replicate', firstSeq, elements });
       link.lastSentMs = nowMs;
     }
-    // Catch-up frames per flush are bounded, so one flush never blocks the loop for long;
-    // every acknowledgement triggers the next flush.
-    for (let frames = 0; frames < PUSH_FRAMES_PER_FLUSH && link.pushCursor < link.pushKeys.length && open(); frames++) {
+    this.#flushPush(link, nowMs);
+  }
+
+  /**
+   * Sends catch-up or repair elements. Frames per flush are bounded, so one flush never blocks
+   * the loop for long; every acknowledgement triggers the next flush. They fill at most a
+   * quarter of the byte window (CATCH_UP_WINDOW_SHARE): the rest stays free for live units,
+   * which then go out at once and wait only behind that quarter, not behind a full window.
+   */
+  #flushPush(link: Link, nowMs: number): void {
+    const { windowElementsMax, windowBytesMax } = this.options.limits;
+    // At least one element always fits: in flight 0 is below any positive share.
+    const elementsMax = windowElementsMax * CATCH_UP_WINDOW_SHARE;
+    const bytesMax = windowBytesMax * CATCH_UP_WINDOW_SHARE;
+    const open = (): boolean => link.inFlightCount < elementsMax && link.inFlightBytes < bytesMax;
+    const push = link.push;
+    for (let frames = 0; frames < PUSH_FRAMES_PER_FLUSH && link.pushCursor < push.length && open(); frames++) {
       const elements: WireElement[] = [];
       const firstSeq = link.nextSeq;
-      while (link.pushCursor < link.pushKeys.length && elements.length < this.#perFrame && open()) {
-        const element = this.store.get(link.pushKeys[link.pushCursor++]!);
-        if (element === undefined) continue; // collected meanwhile: nothing to send
+      while (link.pushCursor < push.length && elements.length < this.#perFrame && open()) {
+        const element = push[link.pushCursor++]!;
+        if (element.removed) continue; // collected meanwhile: nothing to send
         const wire = { key: element.key, ts: element.ts, deleted: element.deleted, value: element.storedValue };
         elements.push(wire);
         this.#track(link, wire, undefined, nowMs);
@@ -572,8 +587,8 @@ export class Primary extends NodeBase {
         link.lastSentMs = nowMs;
       }
     }
-    if (link.pushCursor === link.pushKeys.length && link.pushKeys.length > 0) {
-      link.pushKeys = [];
+    if (link.pushCursor === push.length && push.length > 0) {
+      link.push = [];
       link.pushCursor = 0;
       this.#finishPush(link);
     }
@@ -665,10 +680,14 @@ export class Primary extends NodeBase {
     if (job.buckets.length > 0) return this.#requestBuckets(link, job);
     if (job.repair) {
       for (const d of job.differences) {
-        if (d.localTs > d.remoteTs) link.pushKeys.push(d.key);
-        else job.fetchKeys.push(d.key);
+        if (d.localTs <= d.remoteTs) job.fetchKeys.push(d.key);
+        else {
+          // Listed from this store a moment ago, in this same turn: it is here.
+          const handle = this.store.handle(d.key);
+          if (handle !== undefined) link.push.push(handle);
+        }
       }
-      job.repaired += link.pushKeys.length - link.pushCursor;
+      job.repaired += link.push.length - link.pushCursor;
       if (job.fetchKeys.length > 0) {
         job.phase = 'fetch';
         return this.#requestFetch(link, job);
@@ -709,7 +728,7 @@ export class Primary extends NodeBase {
     const differenceCount = job.differences.length;
     if (job.purpose === 'catch_up') {
       this.log('info', 'digest comparison done', { differences: differenceCount, repaired: job.repaired });
-      if (link.pushCursor >= link.pushKeys.length) this.#endCatchUp(link, job.repaired);
+      if (link.pushCursor >= link.push.length) this.#endCatchUp(link, job.repaired);
       // else #flush ends the catch-up once the pushed elements are sent.
     } else {
       const result: SyncCheckResult = {

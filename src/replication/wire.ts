@@ -8,6 +8,8 @@ export class DecodeError extends Error {
 }
 
 const textEncoder = new TextEncoder();
+/** Strings up to this length are tried as ASCII first (see WireWriter.#utf8At). */
+const ASCII_LOOP_LENGTH_MAX = 32;
 // ignoreBOM: a leading U+FEFF is data, not a byte-order mark to strip.
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -63,7 +65,7 @@ export class WireWriter {
   /** A string with a u16 byte length (keys, codes, short messages), encoded in place. */
   shortString(value: string): this {
     this.#reserve(2 + value.length * 3);
-    const { written } = textEncoder.encodeInto(value, this.#bytes.subarray(this.#length + 2));
+    const written = this.#utf8At(value, this.#length + 2);
     if (written > 0xffff) throw new RangeError(`string of ${written} bytes exceeds a short string`);
     this.#view.setUint16(this.#length, written);
     this.#length += 2 + written;
@@ -73,7 +75,7 @@ export class WireWriter {
   /** A string as UTF-8 with a u32 byte length (JSON text), encoded in place. */
   longString(value: string): this {
     this.#reserve(4 + value.length * 3);
-    const { written } = textEncoder.encodeInto(value, this.#bytes.subarray(this.#length + 4));
+    const written = this.#utf8At(value, this.#length + 4);
     this.#view.setUint32(this.#length, written);
     this.#length += 4 + written;
     return this;
@@ -92,6 +94,26 @@ export class WireWriter {
   /** The written bytes (a view, valid until the next write). */
   finish(): Uint8Array {
     return this.#bytes.subarray(0, this.#length);
+  }
+
+  /**
+   * Writes `value` as UTF-8 at `at` (space reserved) and returns the byte count. Short
+   * ASCII strings (keys, codes) are copied in a loop: for a few characters that costs a
+   * quarter of a subarray plus an encodeInto call, which wins from about 32 on.
+   */
+  #utf8At(value: string, at: number): number {
+    const bytes = this.#bytes;
+    const length = value.length;
+    if (length <= ASCII_LOOP_LENGTH_MAX) {
+      let i = 0;
+      for (; i < length; i++) {
+        const unit = value.charCodeAt(i);
+        if (unit >= 0x80) break;
+        bytes[at + i] = unit;
+      }
+      if (i === length) return length;
+    }
+    return textEncoder.encodeInto(value, bytes.subarray(at)).written;
   }
 
   #reserve(extra: number): void {
@@ -172,6 +194,19 @@ export class WireReader {
     return this.bytes(this.u32());
   }
 
+  /** The bytes read from: with `skip`, a field can be checked in place, without a view of its own. */
+  get source(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** Moves past `length` bytes and returns the offset in `source` where they start. */
+  skip(length: number): number {
+    this.#need(length);
+    const start = this.#offset;
+    this.#offset += length;
+    return start;
+  }
+
   /** Asserts the whole payload was consumed: trailing bytes mean a malformed message. */
   end(what: string): void {
     if (this.remaining !== 0) throw new DecodeError(`${this.remaining} unexpected trailing bytes after ${what}`);
@@ -182,6 +217,22 @@ export class WireReader {
       throw new DecodeError(`truncated: needed ${count} bytes at offset ${this.#offset}, have ${this.#bytes.length - this.#offset}`);
     }
   }
+}
+
+/**
+ * Reused by asciiString, one per length (setting an array's length is a runtime call):
+ * String.fromCharCode.apply over a plain array is cheaper than over a new subarray.
+ */
+const charCodesByLength: number[][] = [];
+/** Longer strings take a subarray (a key is at most 256 characters). */
+const ASCII_REUSED_LENGTH_MAX = 256;
+
+/** The string of `length` bytes at `start`, each byte one character: for bytes known to be ASCII. */
+export function asciiString(bytes: Uint8Array, start: number, length: number): string {
+  if (length > ASCII_REUSED_LENGTH_MAX) return String.fromCharCode.apply(null, bytes.subarray(start, start + length) as unknown as number[]);
+  const charCodes = (charCodesByLength[length] ??= new Array<number>(length).fill(0));
+  for (let i = 0; i < length; i++) charCodes[i] = bytes[start + i]!;
+  return String.fromCharCode.apply(null, charCodes);
 }
 
 export function encodeUtf8(text: string): Uint8Array {

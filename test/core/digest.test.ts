@@ -302,6 +302,74 @@ describe('digest: diffStores', () => {
   });
 });
 
+/** Every node of every level, as read through nodeHashes: what a peer would be sent. */
+function allNodes(digest: Digest): number[][] {
+  const out: number[][] = [];
+  for (let level = 0; level <= digest.depth; level++) {
+    out.push([...digest.nodeHashes(level, Array.from({ length: digest.nodeCount(level) }, (_, i) => i))]);
+  }
+  return out;
+}
+
+describe('digest: inner levels recomputed on read', () => {
+  it('digest: reads between writes at any level see every inner node as the XOR of its children, as a digest built in one go', () => {
+    const opArb = fc.oneof(
+      fc.record({ kind: fc.constant('toggle' as const), key: keyArb, ts: tsArb }),
+      fc.record({ kind: fc.constant('replace' as const), key: keyArb, from: tsArb, to: tsArb }),
+      fc.record({ kind: fc.constant('read' as const), level: fc.nat({ max: 8 }) }),
+    );
+    // Shapes up to 2^8 leaves: the logic is the same at 2^16, the test a hundred times slower.
+    const smallShapeArb = fc.record({ leafBits: fc.integer({ min: 0, max: 8 }), fanoutBits: fc.integer({ min: 1, max: 8 }) });
+    fc.assert(
+      fc.property(smallShapeArb, fc.array(opArb, { maxLength: 40 }), (shape, ops) => {
+        const digest = new Digest(shape);
+        /** The pair hashes the digest holds, XORed per leaf by the test itself. */
+        const leaves = new Uint32Array(digest.leafCount * 2);
+        const xorLeaf = (key: string, low: number, high: number): void => {
+          const at = digest.bucketOf(hashKey(key)) * 2;
+          leaves[at] = (leaves[at]! ^ low) >>> 0;
+          leaves[at + 1] = (leaves[at + 1]! ^ high) >>> 0;
+        };
+        for (const op of ops) {
+          if (op.kind === 'toggle') {
+            digest.toggle(hashKey(op.key), op.ts);
+            xorLeaf(op.key, pairHashLow(hashKey(op.key), op.ts), pairHashHigh(hashKey(op.key), op.ts));
+          } else if (op.kind === 'replace') {
+            const h = hashKey(op.key);
+            digest.replace(h, op.from, op.to);
+            xorLeaf(op.key, pairHashLow(h, op.from) ^ pairHashLow(h, op.to), pairHashHigh(h, op.from) ^ pairHashHigh(h, op.to));
+          } else if (op.level <= digest.depth) digest.nodeHashes(op.level, [0]); // a read in between
+        }
+        const nodes = allNodes(digest);
+        expect(nodes[digest.depth]).toEqual([...leaves]);
+        // Bottom up, computed by the test: each inner node is the XOR of its children.
+        for (let level = digest.depth - 1; level >= 0; level--) {
+          const expected: number[] = [];
+          for (let i = 0; i < digest.nodeCount(level); i++) {
+            let low = 0;
+            let high = 0;
+            for (const child of digest.childrenOf(level, i)) {
+              low = (low ^ nodes[level + 1]![child * 2]!) >>> 0;
+              high = (high ^ nodes[level + 1]![child * 2 + 1]!) >>> 0;
+            }
+            expected.push(low, high);
+          }
+          expect(nodes[level]).toEqual(expected);
+        }
+        expect(digest.root()).toEqual([nodes[0]![0], nodes[0]![1]]);
+      }),
+      propertyOptions(),
+    );
+  });
+
+  it('digest: clear() after writes leaves an all-zero tree at every level', () => {
+    const digest = new Digest(ODD);
+    digest.toggle(hashKey('s/a/p/1'), 7);
+    digest.clear();
+    for (const level of allNodes(digest)) expect(level.every((lane) => lane === 0)).toBe(true);
+  });
+});
+
 describe('digest: tree shape and drill-down', () => {
   it('digest: every shape, including leafBits not a multiple of fanoutBits, is a tree whose leaves are reached once each', () => {
     fc.assert(

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Timestamp } from '../../src/core/clock.ts';
 import { type DigestShape, hashKey, pairHashHigh, pairHashLow } from '../../src/core/digest.ts';
 import { type Element, ElementStore } from '../../src/core/element-store.ts';
+import { JsonText } from '../../src/core/json-text.ts';
 import { sessionOfKey } from '../../src/core/keys.ts';
 import type { JsonValue } from '../../src/core/value.ts';
 import { propertyOptions } from '../support/property.ts';
@@ -26,6 +27,7 @@ const KEYS = [
   's/b/meta',
   's/b/p/1',
   's/room-3/p/x',
+  's/ab/p/1', // a session whose id starts with another's
   'node/x',
   'node/y',
   'cfg',
@@ -446,5 +448,30 @@ describe('element store: indexes', () => {
   it('element store: an empty store has an all-zero digest root', () => {
     expect(new ElementStore({ elementsMax: 1, digest: SMALL }).digest.root()).toEqual([0, 0]);
     expect(new ElementStore().digest.root()).toEqual([0, 0]);
+  });
+});
+
+describe('element store: values as JSON text', () => {
+  it('element store: JSON text comes back as the same text and size, a plain string stays a plain string', () => {
+    const store = new ElementStore({ elementsMax: 10, digest: SMALL });
+    const text = '{"name":"Zoë 😀","n":1.50}';
+    store.apply('s/a/p/1', JsonText.fromValidatedText(text), 1);
+    store.apply('s/a/p/2', '{"not":"text"}', 2); // a JSON string value that happens to look like JSON
+    const stored = store.get('s/a/p/1')!.storedValue;
+    expect(stored).toBeInstanceOf(JsonText);
+    expect([(stored as JsonText).text, (stored as JsonText).byteLength]).toEqual([text, new TextEncoder().encode(text).length]);
+    expect(store.get('s/a/p/2')!.storedValue).toBe('{"not":"text"}');
+    expect(store.get('s/a/p/2')!.value).toBe('{"not":"text"}');
+    // Read by value: parsed once, and the text (not a re-encoding: 1.50 stays 1.50) is still what is sent on.
+    expect(store.get('s/a/p/1')!.value).toEqual({ name: 'Zoë 😀', n: 1.5 });
+    expect(store.get('s/a/p/1')!.value).toBe(store.get('s/a/p/1')!.value);
+    expect((store.get('s/a/p/1')!.storedValue as JsonText).text).toBe(text);
+    // Overwritten by a plain value, then by text again; a delete holds null.
+    store.apply('s/a/p/1', { plain: true }, 3);
+    expect(store.get('s/a/p/1')!.storedValue).toEqual({ plain: true });
+    store.apply('s/a/p/1', JsonText.fromValidatedText('[1]'), 4);
+    expect(store.get('s/a/p/1')!.value).toEqual([1]);
+    store.apply('s/a/p/1', JsonText.fromValidatedText('"x"'), 5, true);
+    expect([store.get('s/a/p/1')!.storedValue, store.get('s/a/p/1')!.value, store.get('s/a/p/1')!.deleted]).toEqual([null, null, true]);
   });
 });

@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JsonText, plainValue, validateJsonText } from '../../src/core/json-text.ts';
+import { JsonText, jsonTextProblem, plainValue, validateJsonText } from '../../src/core/json-text.ts';
 import { VALUE_DEPTH_MAX, checkValue } from '../../src/core/value.ts';
 import { propertyOptions } from '../support/property.ts';
 
@@ -27,6 +27,8 @@ function reference(bytes: Uint8Array, depthMax: number): boolean {
 function agrees(bytes: Uint8Array, depthMax = VALUE_DEPTH_MAX): void {
   const check = validateJsonText(bytes, depthMax);
   expect(check.ok, `${JSON.stringify(strictOrHex(bytes))}: ${check.ok ? 'accepted' : check.problem}`).toBe(reference(bytes, depthMax));
+  // The allocation-free form the decoder uses names the same problem.
+  expect(jsonTextProblem(bytes, depthMax)).toBe(check.ok ? undefined : check.problem);
 }
 
 function strictOrHex(bytes: Uint8Array): string {
@@ -81,5 +83,9 @@ describe('json text', () => {
     expect(plainValue(text)).toEqual({ a: [1, 2] });
     expect(plainValue(text)).toBe(plainValue(text));
     expect(plainValue({ b: true })).toEqual({ b: true });
+  });
+
+  it('json text: fromValidatedText counts the UTF-8 size of the text', () => {
+    for (const text of ['{}', '{"n":"é😀"}', '"\\ud800"', '["日本"]']) expect(JsonText.fromValidatedText(text).byteLength, text).toBe(encoder.encode(text).length);
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KEY_LENGTH_MAX_DEFAULT, KEY_SEGMENT_LENGTH_MAX, checkKey, sessionOfKey, sessionPrefix } from '../../src/core/keys.ts';
+import { KEY_LENGTH_MAX_DEFAULT, KEY_SEGMENT_LENGTH_MAX, checkKey, isKeyBytes, sessionOfKey, sessionPrefix } from '../../src/core/keys.ts';
 import { VALUE_BYTES_MAX_DEFAULT, VALUE_DEPTH_MAX, checkValue, scanJsonText, utf8Length } from '../../src/core/value.ts';
 import { propertyOptions } from '../support/property.ts';
 
@@ -102,6 +102,30 @@ describe('keys: checkKey', () => {
         const key = segments.join('/');
         const expectedValid = key.length <= KEY_LENGTH_MAX_DEFAULT && !(key === 's' || (segments[0] === 's' && segments.length === 2));
         expect(checkKey(key) === undefined).toBe(expectedValid);
+        expect(isKeyBytes(new TextEncoder().encode(key), 0, key.length)).toBe(expectedValid);
+      }),
+      propertyOptions(),
+    );
+  });
+});
+
+describe('keys: isKeyBytes', () => {
+  const encoder = new TextEncoder();
+  /** Near-valid keys: the grammar's characters, slashes, 's' prefixes, a few invalid and non-ASCII characters, long runs. */
+  const keyish = fc.oneof(
+    fc.string({ unit: fc.constantFrom('s', '/', 'a', 'Z', '0', '_', '.', ':', '~', '-', ' ', '%', 'é', '\u0000', '日'), maxLength: 24 }),
+    fc.tuple(fc.integer({ min: 60, max: 70 }), fc.integer({ min: 0, max: 5 })).map(([n, k]) => `s/${'a'.repeat(n)}/${'b'.repeat(k)}`),
+    fc.integer({ min: 250, max: 262 }).map((n) => `node/${'x/'.repeat(n >> 1)}`.slice(0, n)),
+    fc.constantFrom('s', 's/', 's/a', 's/a/', 's/a/b', 'sa/b', 'node', '/a', 'a//b', 'x'.repeat(64), 'x'.repeat(65)),
+  );
+
+  it('keys: isKeyBytes accepts exactly the UTF-8 of the keys checkKey accepts, wherever they sit in a buffer', () => {
+    fc.assert(
+      fc.property(keyish, fc.nat({ max: 7 }), (key, offset) => {
+        const bytes = encoder.encode(key);
+        const buffer = new Uint8Array(offset + bytes.length + 3).fill(0x61);
+        buffer.set(bytes, offset);
+        expect(isKeyBytes(buffer, offset, bytes.length), JSON.stringify(key)).toBe(checkKey(key) === undefined);
       }),
       propertyOptions(),
     );

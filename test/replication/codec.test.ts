@@ -14,7 +14,7 @@ import {
   decodeBody,
   encodeFrame,
 } from '../../src/replication/messages.ts';
-import { DecodeError, WireWriter } from '../../src/replication/wire.ts';
+import { DecodeError, WireWriter, asciiString } from '../../src/replication/wire.ts';
 import { MESSAGE_TYPES, anyMessageArbitrary, expectedAfterWire, messageArbitraries, rawTexts, withoutRaw } from '../support/message-arbitraries.ts';
 import { concat } from '../support/bytes.ts';
 import { propertyOptions } from '../support/property.ts';
@@ -129,6 +129,17 @@ describe('codec: round trip', () => {
       );
     });
   }
+
+  it('codec: asciiString builds the string of any ASCII run, reused arrays and long runs alike', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), maxLength: 300 }), fc.nat({ max: 5 }), (text, offset) => {
+        const bytes = new Uint8Array(offset + text.length + 2).fill(0x7a);
+        for (let i = 0; i < text.length; i++) bytes[offset + i] = text.charCodeAt(i);
+        expect(asciiString(bytes, offset, text.length)).toBe(text);
+      }),
+      propertyOptions(),
+    );
+  });
 
   it('codec: a JSON value round trips with JSON semantics (-0 becomes 0, nothing else changes)', () => {
     const value = { a: -0, b: [1.5, -2e-7, 1e21, 'é😀', null, true], c: { '': {} } };

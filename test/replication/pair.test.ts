@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { ElementStore } from '../../src/core/element-store.ts';
 import { diffStores } from '../../src/core/sync-diff.ts';
+import { catchUpAckEvery, elementsPerFrame } from '../../src/replication/config.ts';
+import { FrameDecoder, decodeBody } from '../../src/replication/messages.ts';
 import { Pair, results } from '../support/pair-harness.ts';
 
 function keyOf(i: number): string {
@@ -113,6 +115,60 @@ describe('replication pair', () => {
     expect(pair.primary.secondaryState).toBe('streaming');
     expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
     expect(pair.secondaryStore.size).toBe(3200);
+  });
+
+  it('replication: during a catch-up the secondary acknowledges catch-up elements in batches, a live unit at once', () => {
+    // 256 elements of the window may be catch-up elements: acknowledged every 64. Frames of about 10
+    // elements (small values and keys), reads of at most 700 bytes: once, one acknowledgement per frame.
+    const limits = { windowElementsMax: 1024, keyLengthMax: 32, valueBytesMax: 64, frameBytesMax: 1200 };
+    const pair = new Pair({ startSecondary: false, minReplicas: 0, limits, secondaryReadBytesMax: 700 });
+    expect(elementsPerFrame(pair.limits)).toBe(10);
+    const every = catchUpAckEvery(pair.limits).elements;
+    expect(every).toBe(64);
+    const a = pair.connectClient('a');
+    pair.run();
+    for (let i = 0; i < 2000; i++) pair.update(a, `s/s${i % 200}/p/${Math.floor(i / 200)}`, { i });
+    pair.run();
+    pair.restartSecondary();
+    const acks: { seq: number; state: string }[] = [];
+    const poll = pair.secondary.pollTransmit.bind(pair.secondary);
+    pair.secondary.pollTransmit = () => {
+      const out = poll();
+      if (out?.kind === 'send') {
+        const decoder = new FrameDecoder(1 << 20);
+        for (const body of decoder.push(out.bytes) as Uint8Array[]) {
+          const message = decodeBody(body);
+          if (message.type === 'ack') acks.push({ seq: message.seq, state: pair.secondary.state });
+        }
+      }
+      return out;
+    };
+    pair.run(40);
+    expect(pair.secondary.state).toBe('catching_up');
+    // A live write during the catch-up: acknowledged to the writer only once the secondary holds it (W2),
+    // and acknowledged by the secondary in the very read that brought it, not after the next 64 elements.
+    let answered = false;
+    const live = pair.update(a, 's/live/p/1', { live: true });
+    a.onMessage = (message) => {
+      if (message.type !== 'result' || message.requestId !== live) return;
+      expect(message.code).toBe('applied');
+      expect(pair.secondaryStore.currentTs('s/live/p/1')).toBe(message.ts);
+      answered = true;
+    };
+    while (!pair.secondaryStore.has('s/live/p/1')) pair.run(1);
+    expect(pair.secondary.state).toBe('catching_up');
+    expect(acks.at(-1)).toEqual({ seq: pair.secondary.appliedCount, state: 'catching_up' });
+    pair.run();
+    expect(answered).toBe(true);
+    expect(pair.secondary.state).toBe('in_sync');
+    expect(pair.primary.secondaryState).toBe('streaming');
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
+    // About one acknowledgement per 64 elements (not one per 700-byte read), plus the live unit's and the last one.
+    const catchingUp = acks.filter((ack) => ack.state === 'catching_up');
+    expect(catchingUp.length).toBeLessThanOrEqual(Math.ceil(2001 / every) + 2);
+    const gaps = catchingUp.map((ack, i) => ack.seq - (i === 0 ? 0 : catchingUp[i - 1]!.seq));
+    expect(gaps.filter((gap) => gap < every).length).toBeLessThanOrEqual(1); // the live unit's read
+    expect(acks.at(-1)!.seq).toBe(2001);
   });
 
   it('replication: a secondary that reconnects with stale data receives only what differs, both ways by newer timestamp', () => {

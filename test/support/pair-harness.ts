@@ -52,6 +52,8 @@ export interface PairOptions {
   readonly elementsMax?: number;
   readonly seed?: number;
   readonly startSecondary?: boolean;
+  /** Deliver what the primary sends the secondary in reads of at most this many bytes, as a socket may. */
+  readonly secondaryReadBytesMax?: number;
 }
 
 export class Pair {
@@ -227,8 +229,10 @@ export class Pair {
       }
       const peer = this.#links.get(`${side}:${out.connectionId}`);
       if (peer === undefined) continue;
-      if (out.kind === 'send') this.#queue.push({ to: peer, bytes: out.bytes });
-      else {
+      if (out.kind === 'send') {
+        const readMax = peer.kind === 'secondary' ? (this.options.secondaryReadBytesMax ?? out.bytes.length) : out.bytes.length;
+        for (let at = 0; at < out.bytes.length; at += readMax) this.#queue.push({ to: peer, bytes: out.bytes.subarray(at, at + readMax) });
+      } else {
         this.#links.delete(`${side}:${out.connectionId}`);
         this.#queue.push({ to: peer, bytes: 'close' });
       }
