@@ -143,9 +143,15 @@ describe('conference API under concurrency, real pair', () => {
         for (const command of plan.get(id)!) await own.send(wireCommand(command, id));
       }));
       // Each client saw every other's changes through its deltas.
-      for (const client of clients) {
-        const view = await client.session(session).waitFor((v) => JSON.stringify(modelOf(v)) === JSON.stringify(expected), 10_000);
-        expect(modelOf(view)).toEqual(expected);
+      for (const [i, client] of clients.entries()) {
+        const own = client.session(session);
+        const view = await own.waitFor((v) => JSON.stringify(modelOf(v)) === JSON.stringify(expected), 10_000).catch(() => {
+          // Say what differs and how the client stands, so a failure (seen once in CI under load) can be diagnosed.
+          const status = client.status;
+          console.error(`client ${ids[i]} did not converge: connection ${status.state}, stream ${JSON.stringify(own.position ?? null)}`);
+          return own.view;
+        });
+        expect(view === undefined ? undefined : modelOf(view), `client ${ids[i]}`).toEqual(expected);
       }
       for (const url of [pair.primaryUrl, pair.secondaryUrl]) {
         const read = await new RestClient(url, 1).call('GET', `/v1/sessions/${session}`, service);
