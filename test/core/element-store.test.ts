@@ -451,6 +451,35 @@ describe('element store: indexes', () => {
   });
 });
 
+describe('element store: catch-up order', () => {
+  it('element store: a catch-up stream (oldest first) interleaved with live writes at the newest end gives every index and the digest of any order', () => {
+    // Old elements stream in ts order, as a snapshot does; live writes (newer than all of them,
+    // some to the same keys, some deletes) arrive in between: the ts list links both ends.
+    const interleavedArb = updatesArb(80).chain((updates) => {
+      const sorted = [...updates].sort((a, b) => a.ts - b.ts);
+      return fc.tuple(fc.constant(updates), fc.nat({ max: sorted.length }), fc.array(fc.boolean(), { minLength: sorted.length, maxLength: sorted.length }));
+    });
+    fc.assert(
+      fc.property(interleavedArb, ([updates, split, picks]) => {
+        const sorted = [...updates].sort((a, b) => a.ts - b.ts);
+        const snapshot = sorted.slice(0, split);
+        const live = sorted.slice(split);
+        const order: Update[] = [];
+        let s = 0;
+        let l = 0;
+        for (const pickLive of picks) {
+          if ((pickLive && l < live.length) || s === snapshot.length) order.push(live[l++]!);
+          else order.push(snapshot[s++]!);
+        }
+        const store = storeOf(order);
+        expectStoreHolds(store, model(updates));
+        expect(store.digest.root()).toEqual(storeOf(updates).digest.root());
+      }),
+      propertyOptions(),
+    );
+  });
+});
+
 describe('element store: values as JSON text', () => {
   it('element store: JSON text comes back as the same text and size, a plain string stays a plain string', () => {
     const store = new ElementStore({ elementsMax: 10, digest: SMALL });
