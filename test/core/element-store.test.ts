@@ -481,6 +481,29 @@ describe('element store: catch-up order', () => {
 });
 
 describe('element store: values as JSON text', () => {
+  it('element store: applyText is apply of the same JsonText: same outcomes, indexes, digest and stored text', () => {
+    fc.assert(
+      fc.property(
+        updatesArb().chain((updates) => delivery(updates)),
+        (order) => {
+          const byText = new ElementStore({ elementsMax: 1_000, digest: SMALL });
+          const byValue = new ElementStore({ elementsMax: 1_000, digest: SMALL });
+          const outcomes: [string, string][] = [];
+          for (const u of order) {
+            const text = JSON.stringify(u.value);
+            const bytes = new TextEncoder().encode(text).length;
+            outcomes.push([byText.applyText(u.key, text, bytes, u.ts, u.deleted), byValue.apply(u.key, new JsonText(text, bytes), u.ts, u.deleted)]);
+          }
+          expect(outcomes.map(([a]) => a)).toEqual(outcomes.map(([, b]) => b));
+          const stored = (store: ElementStore) => [...store.entries()].map((e) => [e.key, e.deleted, e.storedValue instanceof JsonText ? [e.storedValue.text, e.storedValue.byteLength] : e.storedValue]);
+          expect(stored(byText)).toEqual(stored(byValue));
+          expect(viewOf(byText, KEYS)).toEqual(viewOf(byValue, KEYS));
+        },
+      ),
+      propertyOptions(),
+    );
+  });
+
   it('element store: JSON text comes back as the same text and size, a plain string stays a plain string', () => {
     const store = new ElementStore({ elementsMax: 10, digest: SMALL });
     const text = '{"name":"Zoë 😀","n":1.50}';
