@@ -127,12 +127,13 @@ export class Secondary extends NodeBase {
   handleBytes(connectionId: ConnectionId, bytes: Uint8Array, nowMs: number): void {
     const connection = this.connections.get(connectionId);
     if (connection === undefined) return;
+    // Read before decoding: a malformed frame closes the connection, which forgets the primary.
+    const primary = connection === this.#primary;
     const items = this.decodeWith(connection, bytes, nowMs, decodeFrame);
     if (items === undefined) {
-      if (connection === this.#primary) this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
+      if (primary) this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
       return;
     }
-    const primary = connection === this.#primary;
     this.#liveApplied = false;
     for (const item of items) {
       if (connection.closed) break;
