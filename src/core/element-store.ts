@@ -142,12 +142,21 @@ class Entry implements ElementHandle, KeyHash {
   }
 
   set storedValue(value: StoredValue) {
-    const flags = this.flags & (DELETED | REMOVED);
-    if (value instanceof JsonText && value.byteLength < TEXT_BYTES_MAX) {
-      this.valueSlot = value.text;
-      this.flags = flags | TEXT | (value.byteLength << TEXT_BYTES_SHIFT);
-    } else {
+    if (value instanceof JsonText) this.holdText(value.text, value.byteLength);
+    else {
       this.valueSlot = value;
+      this.flags &= DELETED | REMOVED;
+    }
+  }
+
+  /** Holds JSON text (validated) as its bare string and UTF-8 size: the storedValue setter for a JsonText, without one. */
+  holdText(text: string, textBytes: number): void {
+    const flags = this.flags & (DELETED | REMOVED);
+    if (textBytes < TEXT_BYTES_MAX) {
+      this.valueSlot = text;
+      this.flags = flags | TEXT | (textBytes << TEXT_BYTES_SHIFT);
+    } else {
+      this.valueSlot = new JsonText(text, textBytes);
       this.flags = flags;
     }
   }
@@ -288,6 +297,21 @@ export class ElementStore {
    * without changing anything otherwise. The caller has validated key and value.
    */
   apply(key: string, value: StoredValue, ts: Timestamp, deleted = false): ApplyOutcome {
+    return this.#apply(key, value, undefined, 0, ts, deleted);
+  }
+
+  /**
+   * `apply` of JSON text given as its string and UTF-8 size, as a catch-up
+   * frame decodes it (messages.ts, SnapshotColumns): the same as applying
+   * `new JsonText(text, textBytes)`, without making one. The caller has
+   * validated the text.
+   */
+  applyText(key: string, text: string, textBytes: number, ts: Timestamp, deleted = false): ApplyOutcome {
+    return this.#apply(key, null, text, textBytes, ts, deleted);
+  }
+
+  /** `value`, or JSON text when `text` is given. */
+  #apply(key: string, value: StoredValue, text: string | undefined, textBytes: number, ts: Timestamp, deleted: boolean): ApplyOutcome {
     // Both lanes at once: most keys applied by key are new (the gate applies known ones by handle).
     const hash = hashKey(key);
     const entry = this.#byKey.get(key, hash.hashLow);
@@ -295,25 +319,27 @@ export class ElementStore {
       if (ts <= this.#collectedTsMax) return 'stale';
       if (this.#byKey.size >= this.elementsMax) return 'full';
       // Inserted first: `onApplied?.(insert())` would skip the insert when no one listens.
-      const entry = this.#insert(key, hash, deleted ? null : value, ts, deleted);
+      const entry = this.#insert(key, hash, value, text, textBytes, ts, deleted);
       this.onApplied?.(entry);
       return 'applied';
     }
-    return this.#update(entry, value, ts, deleted);
+    return this.#update(entry, value, text, textBytes, ts, deleted);
   }
 
   /** `apply` to an element already looked up with `handle`: saves the key lookup. */
   applyToHandle(handle: ElementHandle, value: StoredValue, ts: Timestamp, deleted = false): ApplyOutcome {
     assert(handle instanceof Entry, 'applyToHandle takes a handle from this store');
     if (handle.removed) return this.apply(handle.key, value, ts, deleted);
-    return this.#update(handle, value, ts, deleted);
+    return this.#update(handle, value, undefined, 0, ts, deleted);
   }
 
-  #update(entry: Entry, value: StoredValue, ts: Timestamp, deleted: boolean): ApplyOutcome {
+  #update(entry: Entry, value: StoredValue, text: string | undefined, textBytes: number, ts: Timestamp, deleted: boolean): ApplyOutcome {
     if (ts <= entry.ts) return 'stale';
     this.digest.replace(entry, entry.ts, ts);
     entry.ts = ts;
-    entry.storedValue = deleted ? null : value;
+    if (deleted) entry.storedValue = null;
+    else if (text !== undefined) entry.holdText(text, textBytes);
+    else entry.storedValue = value;
     if (deleted !== entry.deleted) {
       entry.deleted = deleted;
       if (deleted) this.#tombstones.add(entry);
@@ -413,10 +439,11 @@ export class ElementStore {
     this.digest.clear();
   }
 
-  #insert(key: string, hash: KeyHash, value: StoredValue, ts: Timestamp, deleted: boolean): Entry {
+  #insert(key: string, hash: KeyHash, value: StoredValue, text: string | undefined, textBytes: number, ts: Timestamp, deleted: boolean): Entry {
     const bucket = this.digest.bucketOf(hash);
     const list = this.#sessionListFor(key);
-    const entry = newEntry(key, hash, list, value, ts, deleted, this.#buckets[bucket]);
+    const entry = newEntry(key, hash, list, deleted || text !== undefined ? null : value, ts, deleted, this.#buckets[bucket]);
+    if (text !== undefined && !deleted) entry.holdText(text, textBytes);
     this.#buckets[bucket] = entry;
     this.#byKey.add(entry);
     if (list !== undefined) {

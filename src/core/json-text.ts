@@ -26,7 +26,12 @@ export class JsonText {
 
   /** JSON text from UTF-8 bytes that passed `validateJsonText`. */
   static fromValidatedBytes(bytes: Uint8Array): JsonText {
-    return new JsonText(decoder.decode(bytes), bytes.length);
+    return new JsonText(JsonText.textOfValidatedBytes(bytes), bytes.length);
+  }
+
+  /** The string of UTF-8 bytes that passed `validateJsonText` (a store can hold it bare: see ElementStore.applyText). */
+  static textOfValidatedBytes(bytes: Uint8Array): string {
+    return decoder.decode(bytes);
   }
 
   /** JSON text that was validated when it arrived (a store keeps it as a bare string): its UTF-8 size is counted again. */

@@ -437,6 +437,65 @@ function readValue(r: WireReader, absent: boolean, lazy: boolean): StoredValue {
   return value;
 }
 
+/**
+ * A `snapshot` frame's elements as columns: what a secondary applies during a
+ * catch-up, decoded without an object, a value view's JsonText or a boxed
+ * timestamp per element. Deleted elements have text '' and 0 bytes.
+ */
+export class SnapshotColumns {
+  constructor(
+    readonly firstSeq: number,
+    readonly count: number,
+    readonly keys: string[],
+    readonly ts: Float64Array,
+    readonly deleted: Uint8Array,
+    /** Each value's validated JSON text and its UTF-8 size. */
+    readonly texts: string[],
+    readonly textBytes: Int32Array,
+  ) {}
+}
+
+/** The type byte of a `snapshot` frame body: lets a reader pick decodeSnapshotColumns. */
+export const SNAPSHOT_TYPE_CODE = TYPE_CODES.snapshot;
+
+/**
+ * Decodes a `snapshot` frame body (without its length prefix) into columns.
+ * Guarantees: throws DecodeError, with the same message, for exactly the bodies
+ * `decodeBody(body, { lazyValues: true })` refuses, and otherwise holds the same
+ * elements in the same order (the codec tests prove both).
+ */
+export function decodeSnapshotColumns(body: Uint8Array): SnapshotColumns {
+  const r = new WireReader(body);
+  const code = r.u8();
+  if (code !== SNAPSHOT_TYPE_CODE) throw new DecodeError(`not a snapshot: message type ${code}`);
+  const firstSeq = r.safeInteger('firstSeq');
+  const count = readCount(r);
+  const keys = new Array<string>(count);
+  const texts = new Array<string>(count);
+  const ts = new Float64Array(count);
+  const deleted = new Uint8Array(count);
+  const textBytes = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    keys[i] = readKey(r);
+    ts[i] = r.safeInteger('ts');
+    const gone = readFlag(r, 'deleted');
+    const bytes = r.longBytes();
+    if (gone) {
+      if (bytes.length !== 0) throw new DecodeError('a deleted or missing element carries no value');
+      deleted[i] = 1;
+      texts[i] = '';
+      continue;
+    }
+    // As readValue with lazy values: validated as JSON now, kept as text.
+    const problem = jsonTextProblem(bytes, VALUE_DEPTH_MAX);
+    if (problem !== undefined) throw new DecodeError(`value is not valid JSON within the limits: ${problem}`);
+    texts[i] = JsonText.textOfValidatedBytes(bytes);
+    textBytes[i] = bytes.length;
+  }
+  r.end('snapshot');
+  return new SnapshotColumns(firstSeq, count, keys, ts, deleted, texts, textBytes);
+}
+
 function readElements(r: WireReader, lazy: boolean): WireElement[] {
   const out: WireElement[] = [];
   for (let i = 0, n = readCount(r); i < n; i++) {

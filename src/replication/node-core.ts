@@ -56,6 +56,10 @@ const BATCH_BYTES_HINT_MAX = 4 * 1024 * 1024;
 /** Nodes keep values as validated JSON text: parsed only if someone reads them. */
 const LAZY_VALUES = { lazyValues: true };
 
+function decodeLazily(body: Uint8Array): Message {
+  return decodeBody(body, LAZY_VALUES);
+}
+
 /** Output queues and connection table common to primary and secondary. */
 export class NodeBase {
   readonly store: ElementStore;
@@ -204,6 +208,11 @@ export class NodeBase {
    * loses its connection and changes nothing.
    */
   protected decode(connection: Connection, bytes: Uint8Array, nowMs: number): Message[] | undefined {
+    return this.decodeWith(connection, bytes, nowMs, decodeLazily);
+  }
+
+  /** `decode` with another decoder for frame bodies (one that throws DecodeError for a malformed one). */
+  protected decodeWith<T>(connection: Connection, bytes: Uint8Array, nowMs: number, decodeOne: (body: Uint8Array) => T): T[] | undefined {
     const bodies = connection.decoder.push(bytes);
     if (bodies instanceof DecodeError) {
       this.log('warn', 'closing connection: bad frame', { connection: connection.id, problem: bodies.message });
@@ -211,10 +220,10 @@ export class NodeBase {
       return undefined;
     }
     connection.lastHeardMs = nowMs;
-    const messages: Message[] = [];
+    const messages: T[] = [];
     for (const body of bodies) {
       try {
-        messages.push(decodeBody(body, LAZY_VALUES));
+        messages.push(decodeOne(body));
       } catch (error) {
         if (!(error instanceof DecodeError)) throw error;
         this.log('warn', 'closing connection: malformed message', { connection: connection.id, problem: error.message });

@@ -9,7 +9,8 @@
 import { checkKey } from '../core/keys.ts';
 import type { ElementStore } from '../core/element-store.ts';
 import { DialerHandshake } from './handshake.ts';
-import type { Message, WireElement, WireKeyTs } from './messages.ts';
+import { type Message, SNAPSHOT_TYPE_CODE, SnapshotColumns, type WireElement, type WireKeyTs, decodeBody, decodeSnapshotColumns } from './messages.ts';
+import { JsonText } from '../core/json-text.ts';
 import { type ReplicationLimits, type ReplicationTimings, catchUpAckEvery, elementsPerFrame } from './config.ts';
 import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment } from './node-core.ts';
 
@@ -25,6 +26,24 @@ export interface SecondaryOptions {
 }
 
 export type SecondaryState = 'disconnected' | 'connecting' | 'catching_up' | 'in_sync';
+
+/** Nodes keep values as validated JSON text: parsed only if someone reads them. */
+const LAZY_VALUES = { lazyValues: true };
+
+/** Catch-up frames are decoded into columns (no object per element); everything else into messages. */
+function decodeFrame(body: Uint8Array): Message | SnapshotColumns {
+  return body[0] === SNAPSHOT_TYPE_CODE ? decodeSnapshotColumns(body) : decodeBody(body, LAZY_VALUES);
+}
+
+/** The message a snapshot's columns were decoded from: for the paths that refuse one. */
+function snapshotMessage(columns: SnapshotColumns): Message {
+  const elements: WireElement[] = [];
+  for (let i = 0; i < columns.count; i++) {
+    const deleted = columns.deleted[i] === 1;
+    elements.push({ key: columns.keys[i]!, ts: columns.ts[i]!, deleted, value: deleted ? null : new JsonText(columns.texts[i]!, columns.textBytes[i]!) });
+  }
+  return { type: 'snapshot', firstSeq: columns.firstSeq, elements };
+}
 
 export class Secondary extends NodeBase {
   readonly options: SecondaryOptions;
@@ -108,15 +127,23 @@ export class Secondary extends NodeBase {
   handleBytes(connectionId: ConnectionId, bytes: Uint8Array, nowMs: number): void {
     const connection = this.connections.get(connectionId);
     if (connection === undefined) return;
-    const messages = this.decode(connection, bytes, nowMs);
-    if (messages === undefined) {
-      if (connection === this.#primary) this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
+    // Read before decoding: a malformed frame closes the connection, which forgets the primary.
+    const primary = connection === this.#primary;
+    const items = this.decodeWith(connection, bytes, nowMs, decodeFrame);
+    if (items === undefined) {
+      if (primary) this.#redialAtMs = nowMs + this.options.timings.reconnectDelayMs;
       return;
     }
-    const primary = connection === this.#primary;
     this.#liveApplied = false;
-    for (const message of messages) {
+    for (const item of items) {
       if (connection.closed) break;
+      if (item instanceof SnapshotColumns && primary && connection.handshake === undefined) {
+        this.#primaryHeardMs = nowMs;
+        this.#applyColumns(connection, item);
+        continue;
+      }
+      // From anyone else (or before the handshake ends) a snapshot is the message it encodes.
+      const message = item instanceof SnapshotColumns ? snapshotMessage(item) : item;
       if (connection.handshake !== undefined) this.#handshake(connection, message);
       else if (primary) {
         // Only an authenticated primary counts as heard: a peer that refuses us is no primary.
@@ -256,27 +283,43 @@ export class Secondary extends NodeBase {
   }
 
   #apply(connection: Connection, firstSeq: number, elements: readonly WireElement[]): void {
-    if (firstSeq !== this.#lastSeq + 1) {
-      this.log('error', 'replication sequence gap', { expected: this.#lastSeq + 1, got: firstSeq });
-      this.close(connection, `sequence gap: expected ${this.#lastSeq + 1}, got ${firstSeq}`);
-      return;
-    }
+    if (!this.#inSequence(connection, firstSeq)) return;
     for (const element of elements) {
       const problem = this.env.clock.observeTrusted(element.ts);
-      if (problem !== undefined) {
-        this.close(connection, problem.message);
-        return;
-      }
+      if (problem !== undefined) return this.close(connection, problem.message);
       const outcome = this.store.apply(element.key, element.value, element.ts, element.deleted);
-      if (outcome === 'full') {
-        // Acknowledging would claim we hold it: close instead, and the primary answers unavailable.
-        this.log('error', 'store full: cannot hold a replicated element', { key: element.key, elementsMax: this.store.elementsMax });
-        this.close(connection, 'secondary store full');
-        return;
-      }
+      if (outcome === 'full') return this.#storeFull(connection, element.key);
       this.#lastSeq++;
       this.appliedCount++;
     }
+  }
+
+  /** `#apply` for a catch-up frame decoded as columns: the JSON text goes into the store as it is. */
+  #applyColumns(connection: Connection, columns: SnapshotColumns): void {
+    if (!this.#inSequence(connection, columns.firstSeq)) return;
+    const { keys, ts, deleted, texts, textBytes } = columns;
+    for (let i = 0; i < columns.count; i++) {
+      const elementTs = ts[i]!;
+      const problem = this.env.clock.observeTrusted(elementTs);
+      if (problem !== undefined) return this.close(connection, problem.message);
+      const outcome = this.store.applyText(keys[i]!, texts[i]!, textBytes[i]!, elementTs, deleted[i] === 1);
+      if (outcome === 'full') return this.#storeFull(connection, keys[i]!);
+      this.#lastSeq++;
+      this.appliedCount++;
+    }
+  }
+
+  #inSequence(connection: Connection, firstSeq: number): boolean {
+    if (firstSeq === this.#lastSeq + 1) return true;
+    this.log('error', 'replication sequence gap', { expected: this.#lastSeq + 1, got: firstSeq });
+    this.close(connection, `sequence gap: expected ${this.#lastSeq + 1}, got ${firstSeq}`);
+    return false;
+  }
+
+  #storeFull(connection: Connection, key: string): void {
+    // Acknowledging would claim we hold it: close instead, and the primary answers unavailable.
+    this.log('error', 'store full: cannot hold a replicated element', { key, elementsMax: this.store.elementsMax });
+    this.close(connection, 'secondary store full');
   }
 
   #answerDigest(connection: Connection, requestId: number, level: number, indexes: readonly number[]): void {

@@ -451,7 +451,59 @@ describe('element store: indexes', () => {
   });
 });
 
+describe('element store: catch-up order', () => {
+  it('element store: a catch-up stream (oldest first) interleaved with live writes at the newest end gives every index and the digest of any order', () => {
+    // Old elements stream in ts order, as a snapshot does; live writes (newer than all of them,
+    // some to the same keys, some deletes) arrive in between: the ts list links both ends.
+    const interleavedArb = updatesArb(80).chain((updates) => {
+      const sorted = [...updates].sort((a, b) => a.ts - b.ts);
+      return fc.tuple(fc.constant(updates), fc.nat({ max: sorted.length }), fc.array(fc.boolean(), { minLength: sorted.length, maxLength: sorted.length }));
+    });
+    fc.assert(
+      fc.property(interleavedArb, ([updates, split, picks]) => {
+        const sorted = [...updates].sort((a, b) => a.ts - b.ts);
+        const snapshot = sorted.slice(0, split);
+        const live = sorted.slice(split);
+        const order: Update[] = [];
+        let s = 0;
+        let l = 0;
+        for (const pickLive of picks) {
+          if ((pickLive && l < live.length) || s === snapshot.length) order.push(live[l++]!);
+          else order.push(snapshot[s++]!);
+        }
+        const store = storeOf(order);
+        expectStoreHolds(store, model(updates));
+        expect(store.digest.root()).toEqual(storeOf(updates).digest.root());
+      }),
+      propertyOptions(),
+    );
+  });
+});
+
 describe('element store: values as JSON text', () => {
+  it('element store: applyText is apply of the same JsonText: same outcomes, indexes, digest and stored text', () => {
+    fc.assert(
+      fc.property(
+        updatesArb().chain((updates) => delivery(updates)),
+        (order) => {
+          const byText = new ElementStore({ elementsMax: 1_000, digest: SMALL });
+          const byValue = new ElementStore({ elementsMax: 1_000, digest: SMALL });
+          const outcomes: [string, string][] = [];
+          for (const u of order) {
+            const text = JSON.stringify(u.value);
+            const bytes = new TextEncoder().encode(text).length;
+            outcomes.push([byText.applyText(u.key, text, bytes, u.ts, u.deleted), byValue.apply(u.key, new JsonText(text, bytes), u.ts, u.deleted)]);
+          }
+          expect(outcomes.map(([a]) => a)).toEqual(outcomes.map(([, b]) => b));
+          const stored = (store: ElementStore) => [...store.entries()].map((e) => [e.key, e.deleted, e.storedValue instanceof JsonText ? [e.storedValue.text, e.storedValue.byteLength] : e.storedValue]);
+          expect(stored(byText)).toEqual(stored(byValue));
+          expect(viewOf(byText, KEYS)).toEqual(viewOf(byValue, KEYS));
+        },
+      ),
+      propertyOptions(),
+    );
+  });
+
   it('element store: JSON text comes back as the same text and size, a plain string stays a plain string', () => {
     const store = new ElementStore({ elementsMax: 10, digest: SMALL });
     const text = '{"name":"Zoë 😀","n":1.50}';

@@ -4,9 +4,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { JsonText, plainValue } from '../../src/core/json-text.ts';
-import { FRAME_HEADER_BYTES, type Message, decodeBody, encodeFrame } from '../../src/replication/messages.ts';
+import { FRAME_HEADER_BYTES, type Message, decodeBody, decodeSnapshotColumns, encodeFrame } from '../../src/replication/messages.ts';
 import { DecodeError } from '../../src/replication/wire.ts';
-import { anyMessageArbitrary } from '../support/message-arbitraries.ts';
+import { anyMessageArbitrary, messageArbitraries } from '../support/message-arbitraries.ts';
 import { numRuns } from '../support/property.ts';
 
 function outcome(body: Uint8Array, lazyValues: boolean): Message | 'refused' {
@@ -62,4 +62,49 @@ describe('codec: lazy values', () => {
     expect((decoded.value as JsonText).text).toBe(text);
     expect(plainValue(decoded.value)).toEqual({ spaced: [1, 2.5, 'x'] });
   });
+
+  it('codec: a snapshot decoded as columns holds what lazy decoding holds, and is refused with the same message', () => {
+    const snapshots = messageArbitraries({ listMax: 6, textMax: 12, jsonDepthMax: 4 }).snapshot;
+    // Valid snapshots, and snapshots with a few bytes set, inserted or deleted after the type byte.
+    const body = fc.tuple(snapshots, fc.array(fc.tuple(fc.nat(), fc.nat(255), fc.constantFrom('set', 'insert', 'delete')), { maxLength: 3 })).map(([message, edits]) => {
+      const bytes = Array.from(encodeFrame(message).subarray(FRAME_HEADER_BYTES));
+      for (const [at, byte, how] of edits) {
+        const i = 1 + (at % Math.max(1, bytes.length - 1));
+        if (how === 'set') bytes[i] = byte;
+        else if (how === 'insert') bytes.splice(i, 0, byte);
+        else bytes.splice(i, 1);
+      }
+      return Uint8Array.from(bytes);
+    });
+    fc.assert(
+      fc.property(body, (bytes) => {
+        let expected: unknown;
+        try {
+          const message = decodeBody(bytes, { lazyValues: true }) as Message & { type: 'snapshot' };
+          expected = {
+            firstSeq: message.firstSeq,
+            elements: message.elements.map((e) => ({ key: e.key, ts: e.ts, deleted: e.deleted, text: e.deleted ? '' : (e.value as JsonText).text, bytes: e.deleted ? 0 : (e.value as JsonText).byteLength })),
+          };
+        } catch (error) {
+          if (!(error instanceof DecodeError)) throw error;
+          expected = `refused: ${error.message}`;
+        }
+        let actual: unknown;
+        try {
+          const c = decodeSnapshotColumns(bytes);
+          actual = {
+            firstSeq: c.firstSeq,
+            elements: c.keys.map((key, i) => ({ key, ts: c.ts[i], deleted: c.deleted[i] === 1, text: c.texts[i], bytes: c.textBytes[i] })),
+          };
+          expect(c.count).toBe(c.keys.length);
+        } catch (error) {
+          if (!(error instanceof DecodeError)) throw error;
+          actual = `refused: ${error.message}`;
+        }
+        expect(actual).toEqual(expected);
+      }),
+      { numRuns: Math.max(20_000, numRuns * 20) },
+    );
+  });
 });
+

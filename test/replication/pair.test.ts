@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { ElementStore } from '../../src/core/element-store.ts';
 import { diffStores } from '../../src/core/sync-diff.ts';
 import { catchUpAckEvery, elementsPerFrame } from '../../src/replication/config.ts';
-import { FrameDecoder, decodeBody } from '../../src/replication/messages.ts';
+import { JsonText } from '../../src/core/json-text.ts';
+import { FrameDecoder, decodeBody, encodeFrame } from '../../src/replication/messages.ts';
 import { Pair, results } from '../support/pair-harness.ts';
 
 function keyOf(i: number): string {
@@ -169,6 +170,38 @@ describe('replication pair', () => {
     const gaps = catchingUp.map((ack, i) => ack.seq - (i === 0 ? 0 : catchingUp[i - 1]!.seq));
     expect(gaps.filter((gap) => gap < every).length).toBeLessThanOrEqual(1); // the live unit's read
     expect(acks.at(-1)!.seq).toBe(2001);
+  });
+
+  it('replication: a malformed catch-up frame closes the link and changes nothing; the secondary comes back and ends in sync', () => {
+    const pair = new Pair({ startSecondary: false, minReplicas: 0, limits: { windowElementsMax: 64 } });
+    const a = pair.connectClient('a');
+    pair.run();
+    for (let i = 0; i < 500; i++) pair.update(a, `s/s${i % 50}/p/${Math.floor(i / 50)}`, { i });
+    pair.run();
+    pair.restartSecondary();
+    pair.run(10);
+    expect(pair.secondary.state).toBe('catching_up');
+    const heldBefore = pair.secondaryStore.size;
+    // A snapshot frame whose second value is not JSON: the whole frame is refused, its first element included.
+    const bad = encodeFrame({
+      type: 'snapshot',
+      firstSeq: 1,
+      elements: [
+        { key: 's/bad/p/1', ts: 5, deleted: false, value: JsonText.fromValidatedText('{"ok":1}') },
+        { key: 's/bad/p/2', ts: 6, deleted: false, value: new JsonText('{"unterminated', 14) },
+      ],
+    });
+    pair.sendRawToSecondary(bad);
+    pair.run(1);
+    pair.run(1);
+    expect(pair.secondaryStore.has('s/bad/p/1')).toBe(false);
+    expect(pair.secondaryStore.size).toBeLessThanOrEqual(heldBefore + 200); // only what came before the bad frame
+    // The secondary redials, compares digests and catches up the rest.
+    pair.advance(2_000);
+    expect(pair.secondary.state).toBe('in_sync');
+    expect(pair.primary.secondaryState).toBe('streaming');
+    expect(pair.secondaryStore.has('s/bad/p/1')).toBe(false);
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
   });
 
   it('replication: a secondary that reconnects with stale data receives only what differs, both ways by newer timestamp', () => {

@@ -141,6 +141,17 @@ export class Pair {
     this.#queue.push({ to: { kind: client.target, id: client.connectionId } as Endpoint, bytes });
   }
 
+  /** Queues raw bytes on the primary's link to the secondary, as if the primary sent them (malformed-frame tests). */
+  sendRawToSecondary(bytes: Uint8Array): void {
+    for (const [key, endpoint] of this.#links) {
+      if (key.startsWith('p:') && endpoint.kind === 'secondary') {
+        this.#queue.push({ to: endpoint, bytes });
+        return;
+      }
+    }
+    throw new Error('no link from the primary to the secondary');
+  }
+
   send(client: TestClient, message: Message): void {
     this.#sendFromClient(client, message);
   }
