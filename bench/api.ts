@@ -8,7 +8,6 @@
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { WebSocket } from 'ws';
 import { ElementClient } from '../src/client/element-client.ts';
 import { planCommand } from '../src/conference/commands.ts';
 import { SessionMirror } from '../src/conference/mirror.ts';
@@ -18,6 +17,7 @@ import { type ApiPair, startApiPair } from '../test/support/api-pair.ts';
 import type { NodeProcess } from '../test/support/processes.ts';
 import type { LoadAnswer, LoadJob, Member } from './api-load.ts';
 import type { LoadResult } from './load.ts';
+import { Inspector } from './inspector.ts';
 import { formatNumber, machine, median, saveProfile, saveResults, table } from './support.ts';
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '64,256').split(',').map(Number);
@@ -168,38 +168,6 @@ interface Memory {
   readonly rssBytes: number;
 }
 
-/** The DevTools protocol of a node started with `--inspect=127.0.0.1:0` (loopback only): one request at a time. */
-class Inspector {
-  #nextId = 0;
-
-  private constructor(readonly socket: WebSocket) {}
-
-  static async open(node: NodeProcess): Promise<Inspector> {
-    const line = await node.waitFor(/^Debugger listening on ws:/);
-    const socket = new WebSocket(line.msg.replace('Debugger listening on ', '').trim());
-    await new Promise((resolve, reject) => (socket.once('open', resolve), socket.once('error', reject)));
-    return new Inspector(socket);
-  }
-
-  call<T = Record<string, unknown>>(method: string, params: object = {}): Promise<T> {
-    const id = ++this.#nextId;
-    return new Promise((resolve) => {
-      const onMessage = (data: Buffer): void => {
-        const message = JSON.parse(String(data)) as { id?: number; result: T };
-        if (message.id !== id) return;
-        this.socket.off('message', onMessage);
-        resolve(message.result);
-      };
-      this.socket.on('message', onMessage);
-      this.socket.send(JSON.stringify({ id, method, params }));
-    });
-  }
-
-  /** Detaches (a node with a debugger attached would wait for it at exit). */
-  close(): void {
-    this.socket.close();
-  }
-}
 
 /** Collects garbage in the node (twice: the first may leave weakly held objects for the second), then reads process.memoryUsage(). */
 async function memoryOf(node: NodeProcess): Promise<Memory> {

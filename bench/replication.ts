@@ -9,13 +9,12 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { WebSocket } from 'ws';
 import { ElementClient } from '../src/client/element-client.ts';
-import { NodeProcess, startPrimary, startSecondary, tempDir, writeSecret } from '../test/support/processes.ts';
+import { type NodeProcess, spawnNode, startPrimary, startSecondary, tempDir, writeSecret } from '../test/support/processes.ts';
 import { type LoadResult, participantValue, processCpuSeconds, runLoad } from './load.ts';
+import { Inspector } from './inspector.ts';
 import { formatNumber, machine, median, saveResults, table } from './support.ts';
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
@@ -155,41 +154,10 @@ interface CatchUpResult {
   readonly secondaryCpuMs: number;
 }
 
-/** A confstate node spawned as test/support/processes.ts does, with flags for `node` itself. */
-function spawnNode(role: 'primary' | 'secondary', nodeFlags: readonly string[], args: readonly string[]): NodeProcess {
-  const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-  return new NodeProcess(role, spawn(process.execPath, [...nodeFlags, '--import', 'tsx', main, role, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
-}
 
 /** BENCH_CATCH_UP_PROFILE: both nodes open an inspector on a loopback port, so the bench can profile the catch-up alone. */
 const PROFILE_FLAGS = CATCH_UP_PROFILE_DIR === undefined ? [] : ['--inspect=127.0.0.1:0'];
 
-/** The DevTools protocol of a node started with `--inspect=127.0.0.1:0`: one request at a time. */
-class Inspector {
-  #nextId = 0;
-  private constructor(readonly socket: WebSocket) {}
-
-  static async open(node: NodeProcess): Promise<Inspector> {
-    const line = await node.waitFor(/^Debugger listening on ws:/);
-    const socket = new WebSocket(line.msg.replace('Debugger listening on ', '').trim());
-    await new Promise((resolve, reject) => (socket.once('open', resolve), socket.once('error', reject)));
-    return new Inspector(socket);
-  }
-
-  call<T = Record<string, unknown>>(method: string, params: object = {}): Promise<T> {
-    const id = ++this.#nextId;
-    return new Promise((resolve) => {
-      const onMessage = (data: Buffer): void => {
-        const message = JSON.parse(String(data)) as { id?: number; result: T };
-        if (message.id !== id) return;
-        this.socket.off('message', onMessage);
-        resolve(message.result);
-      };
-      this.socket.on('message', onMessage);
-      this.socket.send(JSON.stringify({ id, method, params }));
-    });
-  }
-}
 
 /** Profiles `nodes` from now until `stop()`, which writes one .cpuprofile per node into CATCH_UP_PROFILE_DIR. */
 async function startProfiles(nodes: readonly NodeProcess[]): Promise<{ stop: (label: string) => Promise<void> }> {
@@ -218,7 +186,7 @@ async function benchCatchUp(count: number): Promise<CatchUpResult> {
   const loadAverage = loadavg()[0]!;
   const dir = tempDir();
   const { path, secret } = writeSecret(dir);
-  const primaryNode = spawnNode('primary', PROFILE_FLAGS, ['--listen', '127.0.0.1:0', '--secret-file', path, '--sync-check-interval-ms', '0', '--min-replicas', '0', '--log-level', 'info', '--elements-max', String(count * 2)]);
+  const primaryNode = spawnNode('primary', ['--listen', '127.0.0.1:0', '--secret-file', path, '--sync-check-interval-ms', '0', '--min-replicas', '0', '--log-level', 'info', '--elements-max', String(count * 2)], PROFILE_FLAGS);
   const primary = { node: primaryNode, port: Number(String((await primaryNode.waitFor('primary listening')).listen).split(':').pop()) };
   const clients = await Promise.all(Array.from({ length: 8 }, () => ElementClient.connect({ host: '127.0.0.1', port: primary.port, secret })));
   const loadStart = performance.now();
@@ -250,7 +218,7 @@ async function benchCatchUp(count: number): Promise<CatchUpResult> {
     }
   })();
   const catchUpStart = performance.now();
-  const secondary = { node: spawnNode('secondary', PROFILE_FLAGS, ['--listen', '127.0.0.1:0', '--primary', `127.0.0.1:${primary.port}`, '--secret-file', path, '--log-level', 'info', '--elements-max', String(count * 2)]) };
+  const secondary = { node: spawnNode('secondary', ['--listen', '127.0.0.1:0', '--primary', `127.0.0.1:${primary.port}`, '--secret-file', path, '--log-level', 'info', '--elements-max', String(count * 2)], PROFILE_FLAGS) };
   const profiles = await startProfiles([primary.node, secondary.node]);
   // The catch-up itself: from the secondary's connection to the primary to its being in sync (its own log times).
   const connected = await secondary.node.waitFor('connected to the primary', 60_000);

@@ -103,8 +103,9 @@ export function writeSecret(dir: string, name = 'secret'): { path: string; secre
 /** CONFSTATE_NODE_FLAGS: extra Node flags for every node a test or bench starts, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p` (not allowed in NODE_OPTIONS). */
 const NODE_FLAGS = (process.env.CONFSTATE_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 
-export function spawnNode(role: 'primary' | 'secondary', args: readonly string[]): NodeProcess {
-  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', MAIN, role, '--log-level', 'debug', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+/** Starts `confstate {role}`; `nodeFlags` (e.g. `--inspect=127.0.0.1:0`) go to `node` itself, after CONFSTATE_NODE_FLAGS. */
+export function spawnNode(role: 'primary' | 'secondary', args: readonly string[], nodeFlags: readonly string[] = []): NodeProcess {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeFlags, '--import', 'tsx', MAIN, role, '--log-level', 'debug', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   return new NodeProcess(role, child);
 }
 
