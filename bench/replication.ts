@@ -232,8 +232,9 @@ async function benchCatchUp(count: number): Promise<CatchUpResult> {
   const writesDuring = writesApplied - writesBefore;
   const slowestWriteDuringMs = slowestWriteMs;
   const catchUpMs = Number(inSync.time) - Number(connected.time);
-  const primaryCpuMs = (cpuAfter[0]! - cpuBefore[0]!) * 1000;
-  const secondaryCpuMs = (cpuAfter[1]! - cpuBefore[1]!) * 1000;
+  // /proc counts in 10 ms ticks.
+  const primaryCpuMs = Math.round((cpuAfter[0]! - cpuBefore[0]!) * 1000);
+  const secondaryCpuMs = Math.round((cpuAfter[1]! - cpuBefore[1]!) * 1000);
   writing = false;
   await writer;
   for (const client of clients) client.close();
