@@ -183,12 +183,30 @@ async function startProfiles(nodes: readonly NodeProcess[]): Promise<{ stop: (la
 
 /** Fills a primary with `count` elements, then times an empty secondary's catch-up while a writer keeps writing. */
 async function benchCatchUp(count: number): Promise<CatchUpResult> {
+  // Every process this round starts is stopped however it ends: a timed-out round must not leave
+  // a node spinning on a machine others share.
+  const nodes: NodeProcess[] = [];
+  const clients: ElementClient[] = [];
+  let writer: Promise<void> | undefined;
+  let writing = true;
+  try {
+    return await catchUpRound(count, nodes, clients, (w) => (writer = w), () => writing);
+  } finally {
+    writing = false;
+    for (const client of clients) client.close(); // an update still waiting ends with its connection
+    await writer?.catch(() => undefined);
+    await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
+  }
+}
+
+async function catchUpRound(count: number, nodes: NodeProcess[], clients: ElementClient[], setWriter: (writer: Promise<void>) => void, writing: () => boolean): Promise<CatchUpResult> {
   const loadAverage = loadavg()[0]!;
   const dir = tempDir();
   const { path, secret } = writeSecret(dir);
   const primaryNode = spawnNode('primary', ['--listen', '127.0.0.1:0', '--secret-file', path, '--sync-check-interval-ms', '0', '--min-replicas', '0', '--log-level', 'info', '--elements-max', String(count * 2)], PROFILE_FLAGS);
+  nodes.push(primaryNode);
   const primary = { node: primaryNode, port: Number(String((await primaryNode.waitFor('primary listening')).listen).split(':').pop()) };
-  const clients = await Promise.all(Array.from({ length: 8 }, () => ElementClient.connect({ host: '127.0.0.1', port: primary.port, secret })));
+  clients.push(...(await Promise.all(Array.from({ length: 8 }, () => ElementClient.connect({ host: '127.0.0.1', port: primary.port, secret })))));
   const loadStart = performance.now();
   let next = 0;
   await Promise.all(
@@ -205,27 +223,29 @@ async function benchCatchUp(count: number): Promise<CatchUpResult> {
     }),
   );
   const loadMs = performance.now() - loadStart;
-  let writing = true;
   let writesApplied = 0;
   /** Slowest write acknowledged while the secondary caught up (set once it connected). */
   let slowestWriteMs: number | undefined;
-  const writer = (async () => {
-    for (let i = 0; writing; i++) {
-      const startMs = performance.now();
-      const result = await clients[0]!.update(`s/during-${i % 1000}/p/0`, participantValue(i, 0, i));
-      if (result.code === 'applied') writesApplied++;
-      if (slowestWriteMs !== undefined) slowestWriteMs = Math.max(slowestWriteMs, performance.now() - startMs);
-    }
-  })();
+  setWriter(
+    (async () => {
+      for (let i = 0; writing(); i++) {
+        const startMs = performance.now();
+        const result = await clients[0]!.update(`s/during-${i % 1000}/p/0`, participantValue(i, 0, i));
+        if (result.code === 'applied') writesApplied++;
+        if (slowestWriteMs !== undefined) slowestWriteMs = Math.max(slowestWriteMs, performance.now() - startMs);
+      }
+    })(),
+  );
   const catchUpStart = performance.now();
   const secondary = { node: spawnNode('secondary', ['--listen', '127.0.0.1:0', '--primary', `127.0.0.1:${primary.port}`, '--secret-file', path, '--log-level', 'info', '--elements-max', String(count * 2)], PROFILE_FLAGS) };
+  nodes.push(secondary.node);
   const profiles = await startProfiles([primary.node, secondary.node]);
   // The catch-up itself: from the secondary's connection to the primary to its being in sync (its own log times).
   const connected = await secondary.node.waitFor('connected to the primary', 60_000);
   const cpuBefore = [processCpuSeconds(primary.node.child.pid!), processCpuSeconds(secondary.node.child.pid!)];
   const writesBefore = writesApplied;
   slowestWriteMs = 0;
-  const inSync = await secondary.node.waitFor('in sync with the primary', 120_000);
+  const inSync = await secondary.node.waitFor('in sync with the primary', 300_000);
   const cpuAfter = [processCpuSeconds(primary.node.child.pid!), processCpuSeconds(secondary.node.child.pid!)];
   await profiles.stop(String(Date.now()));
   const withStartMs = performance.now() - catchUpStart;
@@ -235,10 +255,6 @@ async function benchCatchUp(count: number): Promise<CatchUpResult> {
   // /proc counts in 10 ms ticks.
   const primaryCpuMs = Math.round((cpuAfter[0]! - cpuBefore[0]!) * 1000);
   const secondaryCpuMs = Math.round((cpuAfter[1]! - cpuBefore[1]!) * 1000);
-  writing = false;
-  await writer;
-  for (const client of clients) client.close();
-  await Promise.all([primary.node.kill('SIGTERM'), secondary.node.kill('SIGTERM')]);
   return { loadMs, catchUpMs, withStartMs, writesDuring, slowestWriteDuringMs, loadAverage, primaryCpuMs, secondaryCpuMs };
 }
 
