@@ -35,12 +35,16 @@ export interface Element {
 }
 
 /**
- * An element plus one slot the write gate owns: the gate keeps its per-element
- * bookkeeping there, so a write costs one key lookup instead of one per map.
+ * An element plus the write gate's busy mark: a write to an idle element costs
+ * the gate one key lookup (this handle), and only busy ones a second.
  */
 export interface ElementHandle extends Element {
-  /** Owned by the write gate; the store only reads it (a busy element is never collected). */
-  writer: unknown;
+  /**
+   * Owned by the write gate: set while an update of this element is in flight or
+   * waiting (the gate keeps its bookkeeping in a map of its own, looked up only
+   * then). The store only reads it: a busy element is never collected.
+   */
+  busy: boolean;
   /** True once the store dropped this element (tombstone collection, clear). */
   readonly removed: boolean;
 }
@@ -54,13 +58,17 @@ interface SessionList {
 
 /**
  * Entry.flags: a tombstone; dropped from the store (collected or cleared);
- * valueSlot is JSON text, whose UTF-8 size is then kept in the bits from
- * TEXT_BYTES_SHIFT up (values are at most 1 MiB; longer text stays a JsonText).
+ * busy (see ElementHandle.busy); valueSlot is JSON text, whose UTF-8 size is
+ * then kept in the bits from TEXT_BYTES_SHIFT up (values are at most 1 MiB;
+ * longer text stays a JsonText). At most 30 bits: a small integer everywhere.
  */
 const DELETED = 1;
 const REMOVED = 2;
 const TEXT = 4;
-const TEXT_BYTES_SHIFT = 3;
+const BUSY = 8;
+/** The flags a new value leaves as they were. */
+const KEPT = DELETED | REMOVED | BUSY;
+const TEXT_BYTES_SHIFT = 4;
 const TEXT_BYTES_MAX = 2 ** 26;
 
 /** Timestamps are split at this power of two into two small integers (see Entry). */
@@ -98,9 +106,8 @@ class Entry implements ElementHandle, KeyHash {
    * (and keeps the parsed result); `storedValue` wraps it for the one reader.
    */
   declare valueSlot: StoredValue;
-  /** DELETED, REMOVED, TEXT, and the text's size. */
+  /** DELETED, REMOVED, TEXT, BUSY and the text's size. */
   declare flags: number;
-  declare writer: unknown;
   /** Next entry of the same digest bucket (a singly linked list: inserting touches only the head slot). */
   declare bucketNext: Entry | undefined;
   declare older: Entry | undefined;
@@ -135,6 +142,14 @@ class Entry implements ElementHandle, KeyHash {
     return (this.flags & REMOVED) !== 0;
   }
 
+  get busy(): boolean {
+    return (this.flags & BUSY) !== 0;
+  }
+
+  set busy(busy: boolean) {
+    this.flags = busy ? this.flags | BUSY : this.flags & ~BUSY;
+  }
+
   get storedValue(): StoredValue {
     const slot = this.valueSlot;
     // A fresh wrapper per read: the replication encoders read the text once and drop it.
@@ -145,13 +160,13 @@ class Entry implements ElementHandle, KeyHash {
     if (value instanceof JsonText) this.holdText(value.text, value.byteLength);
     else {
       this.valueSlot = value;
-      this.flags &= DELETED | REMOVED;
+      this.flags &= KEPT;
     }
   }
 
   /** Holds JSON text (validated) as its bare string and UTF-8 size: the storedValue setter for a JsonText, without one. */
   holdText(text: string, textBytes: number): void {
-    const flags = this.flags & (DELETED | REMOVED);
+    const flags = this.flags & KEPT;
     if (textBytes < TEXT_BYTES_MAX) {
       this.valueSlot = text;
       this.flags = flags | TEXT | (textBytes << TEXT_BYTES_SHIFT);
@@ -166,7 +181,7 @@ class Entry implements ElementHandle, KeyHash {
     if ((this.flags & TEXT) !== 0) {
       // Read by value once: kept as a JsonText from now on, which keeps the parsed value beside the text.
       this.valueSlot = slot = new JsonText(slot as string, this.flags >>> TEXT_BYTES_SHIFT);
-      this.flags &= DELETED | REMOVED;
+      this.flags &= KEPT;
     }
     return slot instanceof JsonText ? slot.value() : slot;
   }
@@ -184,7 +199,6 @@ function newEntry(key: string, hash: KeyHash, list: SessionList | undefined, val
     tsLow: ts - tsHigh * TS_SPLIT,
     valueSlot: null,
     flags: deleted ? DELETED : 0,
-    writer: undefined,
     bucketNext,
     older: undefined,
     newer: undefined,
@@ -413,7 +427,7 @@ export class ElementStore {
   collectTombstones(tsMax: Timestamp, limit = Number.POSITIVE_INFINITY): number {
     const due: Entry[] = [];
     // A tombstone with an update in flight stays: the gate still refers to it.
-    for (const entry of this.#tombstones) if (entry.ts <= tsMax && entry.writer === undefined) due.push(entry);
+    for (const entry of this.#tombstones) if (entry.ts <= tsMax && !entry.busy) due.push(entry);
     // Oldest first, so a limited pass removes the same tombstones on both stores.
     if (due.length > limit) due.sort((a, b) => a.ts - b.ts).length = limit;
     for (const entry of due) {
@@ -426,7 +440,7 @@ export class ElementStore {
   /** Drops everything: used when a secondary reloads from a full snapshot. */
   clear(): void {
     for (const entry of this.#byKey.values()) {
-      assert(entry.writer === undefined, `clear() while ${entry.key} has an update in flight`);
+      assert(!entry.busy, `clear() while ${entry.key} has an update in flight`);
       entry.flags |= REMOVED;
     }
     this.#byKey.clear();

@@ -86,8 +86,8 @@ export interface WriteGateLimits {
 
 export const WRITE_GATE_LIMITS_DEFAULT: WriteGateLimits = { queueLengthMax: 1024, queuedMax: 1_000_000, groupSizeMax: 256 };
 
-/** The gate's bookkeeping for one busy element: kept in the store entry's
- *  `writer` slot once the element exists, in `#creating` until then. */
+/** The gate's bookkeeping for one busy element: in `#existing` (and the
+ *  entry marked busy) once the element exists, in `#creating` until then. */
 class ElementState<R extends WriteRequest> {
   inFlight: Unit<R> | undefined = undefined;
   /** Waiting requests sorted by (ts, seq); allocated when the first one waits. */
@@ -114,6 +114,12 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
   readonly limits: WriteGateLimits;
   /** Busy elements that the store does not hold yet. */
   readonly #creating = new Map<string, ElementState<R>>();
+  /**
+   * Busy elements the store holds, by key; their entries are marked busy, so a
+   * write to an idle element never looks here. (A slot in every entry would
+   * cost 8 bytes per element of the store for the few that are busy.)
+   */
+  readonly #existing = new Map<string, ElementState<R>>();
   /** Every busy element: small (bounded by requests in flight), so cheap to keep. */
   readonly #busy = new Set<ElementState<R>>();
   readonly #statePool: ElementState<R>[] = [];
@@ -177,7 +183,7 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     if (state === undefined) {
       const fresh = this.#newState(request.key, handle);
       if (handle === undefined) this.#creating.set(request.key, fresh);
-      else handle.writer = fresh;
+      else this.#hold(fresh, handle);
       this.#busy.add(fresh);
       this.#dispatch(fresh, [request], handle === undefined);
       return;
@@ -247,10 +253,11 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
       }
       for (const request of state.queue ?? []) this.#answer(request, unavailableAnswer(state.key, reason));
       state.queue = undefined;
-      if (state.handle !== undefined) state.handle.writer = undefined;
+      if (state.handle !== undefined) state.handle.busy = false;
     }
     this.#busy.clear();
     this.#creating.clear();
+    this.#existing.clear();
     this.#units.length = this.#unitsHead = 0;
     this.#queued = this.#inFlight = this.#reservedNewElements = 0;
   }
@@ -313,7 +320,7 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
   }
 
   #stateOf(key: string, handle: ElementHandle | undefined): ElementState<R> | undefined {
-    if (handle !== undefined && handle.writer !== undefined) return handle.writer as ElementState<R>;
+    if (handle?.busy === true) return this.#existing.get(key);
     // A repair may have created the element while its first write was in flight.
     return this.#creating.size === 0 ? undefined : this.#creating.get(key);
   }
@@ -323,8 +330,13 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     const handle = this.store.handle(state.key);
     assert(handle !== undefined, `element ${state.key} was applied but is not in the store`);
     this.#creating.delete(state.key);
+    this.#hold(state, handle);
+  }
+
+  #hold(state: ElementState<R>, handle: ElementHandle): void {
     state.handle = handle;
-    handle.writer = state;
+    handle.busy = true;
+    this.#existing.set(state.key, state);
   }
 
   #newState(key: string, handle: ElementHandle | undefined): ElementState<R> {
@@ -338,7 +350,10 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
   /** Nothing in flight or waiting: forget the element. */
   #release(state: ElementState<R>): void {
     if (state.handle === undefined) this.#creating.delete(state.key);
-    else state.handle.writer = undefined;
+    else {
+      state.handle.busy = false;
+      this.#existing.delete(state.key);
+    }
     this.#busy.delete(state);
     // Units keep a reference to their owner: reuse is safe because a completed
     // unit is recognised by `owner.inFlight !== unit`, and inFlight is cleared.

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Timestamp } from '../../src/core/clock.ts';
 import { type DigestShape, hashKey, pairHashHigh, pairHashLow } from '../../src/core/digest.ts';
 import { type Element, ElementStore } from '../../src/core/element-store.ts';
-import { JsonText } from '../../src/core/json-text.ts';
+import { JsonText, type StoredValue } from '../../src/core/json-text.ts';
 import { sessionOfKey } from '../../src/core/keys.ts';
 import type { JsonValue } from '../../src/core/value.ts';
 import { propertyOptions } from '../support/property.ts';
@@ -525,5 +525,30 @@ describe('element store: values as JSON text', () => {
     expect(store.get('s/a/p/1')!.value).toEqual([1]);
     store.apply('s/a/p/1', JsonText.fromValidatedText('"x"'), 5, true);
     expect([store.get('s/a/p/1')!.storedValue, store.get('s/a/p/1')!.value, store.get('s/a/p/1')!.deleted]).toEqual([null, null, true]);
+  });
+
+  it('element store: the busy mark survives every kind of value and tombstone, and values keep their text and size under it', () => {
+    const store = new ElementStore({ elementsMax: 10, digest: SMALL });
+    const text = '{"name":"Zoë 😀"}';
+    store.apply('s/a/p/1', JsonText.fromValidatedText(text), 1);
+    const handle = store.handle('s/a/p/1')!;
+    handle.busy = true;
+    const writes: Array<[StoredValue, boolean]> = [[{ plain: true }, false], [JsonText.fromValidatedText(text), false], [JsonText.fromValidatedText('"x"'), true], [JsonText.fromValidatedText('[2]'), false]];
+    let ts = 2;
+    for (const [value, deleted] of writes) {
+      expect(store.applyToHandle(handle, value, ts++, deleted)).toBe('applied');
+      expect(handle.busy).toBe(true);
+    }
+    expect(store.collectTombstones(ts)).toBe(0);
+    const stored = handle.storedValue as JsonText;
+    expect([stored.text, stored.byteLength, handle.value]).toEqual(['[2]', 3, [2]]);
+    expect(handle.busy).toBe(true);
+    handle.busy = false;
+    expect([handle.busy, handle.value, handle.deleted]).toEqual([false, [2], false]);
+    // A text of the largest size a value may have keeps its size beside the mark.
+    const big = `"${'x'.repeat(1024 * 1024 - 2)}"`;
+    handle.busy = true;
+    store.applyToHandle(handle, JsonText.fromValidatedText(big), ts++);
+    expect([(handle.storedValue as JsonText).byteLength, handle.busy]).toEqual([1024 * 1024, true]);
   });
 });
