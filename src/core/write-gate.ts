@@ -120,8 +120,6 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
    * cost 8 bytes per element of the store for the few that are busy.)
    */
   readonly #existing = new Map<string, ElementState<R>>();
-  /** Every busy element: small (bounded by requests in flight), so cheap to keep. */
-  readonly #busy = new Set<ElementState<R>>();
   readonly #statePool: ElementState<R>[] = [];
   readonly #units: Unit<R>[] = [];
   #unitsHead = 0;
@@ -152,7 +150,7 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
 
   /** Elements with a unit in flight or requests waiting. */
   get busyElementCount(): number {
-    return this.#busy.size;
+    return this.#creating.size + this.#existing.size;
   }
 
   /** True while `key` has a unit in flight or requests waiting: a sync check leaves it alone. */
@@ -184,7 +182,6 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
       const fresh = this.#newState(request.key, handle);
       if (handle === undefined) this.#creating.set(request.key, fresh);
       else this.#hold(fresh, handle);
-      this.#busy.add(fresh);
       this.#dispatch(fresh, [request], handle === undefined);
       return;
     }
@@ -246,7 +243,7 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
    * state-based, so that is harmless; their `complete` then returns false.
    */
   abortAll(reason: string): void {
-    for (const state of this.#busy) {
+    for (const state of [...this.#creating.values(), ...this.#existing.values()]) {
       if (state.inFlight !== undefined) {
         for (const request of state.inFlight.requests) this.#answer(request, unavailableAnswer(state.key, reason));
         state.inFlight = undefined;
@@ -255,7 +252,6 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
       state.queue = undefined;
       if (state.handle !== undefined) state.handle.busy = false;
     }
-    this.#busy.clear();
     this.#creating.clear();
     this.#existing.clear();
     this.#units.length = this.#unitsHead = 0;
@@ -354,7 +350,6 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
       state.handle.busy = false;
       this.#existing.delete(state.key);
     }
-    this.#busy.delete(state);
     // Units keep a reference to their owner: reuse is safe because a completed
     // unit is recognised by `owner.inFlight !== unit`, and inFlight is cleared.
     state.handle = undefined;

@@ -236,9 +236,16 @@ export class NodeTransport {
     this.#arm();
   }
 
+  /**
+   * Keeps a timer for the node's next deadline. A timer already set for an earlier
+   * (or the same) time is kept: deadlines move later with every frame sent or
+   * heard (the heartbeat, the link timeout), and re-setting a timer per frame
+   * cost a few percent of a busy node. Firing early is harmless: the node checks
+   * each deadline against the time it is given, and the timer is set again.
+   */
   #arm(): void {
     const at = this.#node.pollTimeoutMs();
-    if (at === this.#timerAtMs && this.#timer !== undefined) return;
+    if (this.#timer !== undefined && this.#timerAtMs <= at) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAtMs = at;
