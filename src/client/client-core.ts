@@ -5,7 +5,7 @@
  *  The adapter (conference-client.ts) feeds socket events and time in and
  *  drains pollTransmit / pollEvent / pollTimeoutMs. */
 
-import { API_PROTOCOL_VERSION, type ClientMessage, type NodeInfo, type ServerMessage } from '../conference/api.ts';
+import { API_PROTOCOL_VERSION, type ClientMessage, type NodeInfo, type ServerMessage, type WelcomeLimits } from '../conference/api.ts';
 import type { Command, ElementState, Role } from '../conference/model.ts';
 import { assert } from '../core/assert.ts';
 import type { Random } from '../core/random.ts';
@@ -223,6 +223,8 @@ export class ClientCore {
   #retryAtMs: number | undefined = undefined;
   #attempt = 0;
   #lastWelcomedUrl: string | undefined = undefined;
+  /** The last welcome's limits: what a subscribe's `known` is sized by (with the settings' own). */
+  #serverLimits: WelcomeLimits | undefined = undefined;
   #keepaliveCount = 0;
 
   constructor(options: ClientCoreOptions) {
@@ -525,6 +527,7 @@ export class ClientCore {
     socket.welcomed = true;
     const failedOver = this.#lastWelcomedUrl !== undefined && this.#lastWelcomedUrl !== socket.url;
     this.#lastWelcomedUrl = socket.url;
+    this.#serverLimits = message.limits;
     // A secondary that will bounce our pending commands is not yet a good connection: keep backing off.
     if (message.node.role === 'primary' || this.#pending.size === 0) this.#attempt = 0;
     const identity = { participant: message.participant, session: message.session, role: message.role, service: message.service };
@@ -577,14 +580,14 @@ export class ClientCore {
       case 'resumed': {
         const outcome = stream.handleResumed(message);
         if (outcome === 'bridged') this.#view(stream, 'resume');
-        else if (outcome === 'resubscribe') this.#send(socket, stream.subscribeMessage());
+        else if (outcome === 'resubscribe') this.#send(socket, stream.subscribeMessage(this.#serverLimits));
         else if (outcome === 'unexpected') this.#fail({ code: 'protocol_error', message: `${socket.url} resumed ${message.session} unasked` }, nowMs);
         return;
       }
       case 'delta': {
         const outcome = stream.handleDelta(message);
         if (outcome === 'applied') this.#view(stream, 'delta');
-        else if (outcome === 'gap') this.#send(socket, stream.subscribeMessage());
+        else if (outcome === 'gap') this.#send(socket, stream.subscribeMessage(this.#serverLimits));
         return;
       }
       case 'unsubscribed':
@@ -606,7 +609,7 @@ export class ClientCore {
    * names no session), so such a subscription ends here, with that reason.
    */
   #subscribeIfConnected(stream: SessionStream): void {
-    const message = stream.subscribeMessage(); // also marks it subscribing, so a later welcome sends it
+    const message = stream.subscribeMessage(this.#serverLimits); // also marks it subscribing, so a later welcome sends it
     const socket = this.#socket;
     const identity = this.#status.identity;
     if (!socket?.welcomed || identity === null) return;

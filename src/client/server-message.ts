@@ -36,10 +36,24 @@ function isNodeInfo(value: unknown): value is NodeInfo {
   );
 }
 
+function isWelcomeLimits(value: unknown): boolean {
+  return isObject(value) && Number.isSafeInteger(value['messageBytesMax']) && (value['messageBytesMax'] as number) > 0 && isSeq(value['resumeKnownMax']);
+}
+
 /** For each message type, the first field that is wrong, or undefined when the message is well formed. */
 const CHECKS: Record<ServerMessage['type'], (m: Fields) => string | undefined> = {
   welcome: (m) =>
-    !isString(m['participant']) ? 'participant' : !isString(m['session']) ? 'session' : !isString(m['role']) ? 'role' : !isNodeInfo(m['node']) ? 'node' : undefined,
+    !isString(m['participant'])
+      ? 'participant'
+      : !isString(m['session'])
+        ? 'session'
+        : !isString(m['role'])
+          ? 'role'
+          : !isNodeInfo(m['node'])
+            ? 'node'
+            : m['limits'] !== undefined && !isWelcomeLimits(m['limits'])
+              ? 'limits'
+              : undefined,
   snapshot: (m) =>
     !isString(m['session']) ? 'session' : !isString(m['stream']) ? 'stream' : !isSeq(m['seq']) ? 'seq' : !isElementList(m['elements']) ? 'elements' : undefined,
   resumed: (m) =>

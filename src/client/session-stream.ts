@@ -7,7 +7,7 @@
  *  input leaves the element changes it made for `takeChanges`. Pure: knows no
  *  socket; the caller sends the messages it returns. */
 
-import type { ClientMessage, KnownElement, ServerMessage, StreamPosition } from '../conference/api.ts';
+import type { ClientMessage, KnownElement, ServerMessage, StreamPosition, WelcomeLimits } from '../conference/api.ts';
 import { SessionMirror } from '../conference/mirror.ts';
 import type { ElementState, SessionView } from '../conference/model.ts';
 
@@ -109,9 +109,12 @@ export class SessionStream {
   /**
    * The subscribe to send now (on connect, or after a gap): resumes from the
    * position when there is one, with `known` — the mirror's live elements —
-   * unless that exceeds `knownLimits` or the server refused it just before.
+   * unless that exceeds `knownLimits`, or the `server`'s limits from its
+   * welcome (a message over its size would close the connection, and the
+   * same subscribe after reconnecting would close it again), or the server
+   * refused it just before.
    */
-  subscribeMessage(): ClientMessage {
+  subscribeMessage(server?: WelcomeLimits): ClientMessage {
     this.#state = 'subscribing';
     this.#unsubscribedReason = null;
     this.resubscribeAtMs = undefined;
@@ -122,11 +125,13 @@ export class SessionStream {
     const omit = this.#omitKnown;
     this.#omitKnown = false;
     const elements = this.mirror.elements();
-    if (omit || elements.length > this.knownLimits.resumeKnownMax) return plain;
+    const countMax = Math.min(this.knownLimits.resumeKnownMax, server?.resumeKnownMax ?? Number.POSITIVE_INFINITY);
+    if (omit || elements.length > countMax) return plain;
     const known = elements.map((element): KnownElement => [element.key, element.ts]);
     const message: ClientMessage = { ...plain, known };
     // Keys and ids are ASCII, so characters are bytes.
-    if (JSON.stringify(message).length > this.knownLimits.resumeKnownBytesMax) return plain;
+    const bytesMax = Math.min(this.knownLimits.resumeKnownBytesMax, server?.messageBytesMax ?? Number.POSITIVE_INFINITY);
+    if (JSON.stringify(message).length > bytesMax) return plain;
     this.#knownSent = true;
     return message;
   }

@@ -50,8 +50,30 @@ export interface NodeInfo {
   readonly primaryUrl: string | null;
 }
 
+/**
+ * Limits of the server a client must stay within to be understood, told in
+ * `welcome`: a WebSocket message longer than `messageBytesMax` closes the
+ * connection (close code 1009) instead of getting an error, so a client sizes
+ * its `subscribe … known` list by these.
+ */
+export interface WelcomeLimits {
+  /** The longest message (bytes of JSON text) the server reads. */
+  readonly messageBytesMax: number;
+  /** The most `[key, ts]` entries a subscribe's `known` may carry. */
+  readonly resumeKnownMax: number;
+}
+
 export type ServerMessage =
-  | { readonly type: 'welcome'; readonly participant: string; readonly session: string; readonly role: Role; readonly service: boolean; readonly node: NodeInfo }
+  | {
+      readonly type: 'welcome';
+      readonly participant: string;
+      readonly session: string;
+      readonly role: Role;
+      readonly service: boolean;
+      readonly node: NodeInfo;
+      /** Absent from servers before this field existed: a client then keeps its own defaults. */
+      readonly limits?: WelcomeLimits;
+    }
   /**
    * The whole state of a session at `seq`. `resumed: false` with a `reason`
    * when the client asked to resume but the deltas it missed are no longer

@@ -83,7 +83,21 @@ const message = <K extends string, T extends Record<string, TSchema>>(type: K, f
 
 export const ServerMessageSchema = Type.Union(
   [
-    message('welcome', { participant: Type.String(), session: Type.String(), role: RoleSchema, service: Type.Boolean(), node: NodeInfoSchema }, 'The hello was accepted.'),
+    message(
+      'welcome',
+      {
+        participant: Type.String(),
+        session: Type.String(),
+        role: RoleSchema,
+        service: Type.Boolean(),
+        node: NodeInfoSchema,
+        limits: Type.Object(
+          { messageBytesMax: Type.Integer({ minimum: 1 }), resumeKnownMax: Type.Integer({ minimum: 0 }) },
+          { description: 'A message longer than messageBytesMax closes the connection (1009); size subscribe/known by these.' },
+        ),
+      },
+      'The hello was accepted.',
+    ),
     message('snapshot', {
       session: Type.String(), stream: Type.String(), seq: Type.Integer(), elements: Type.Array(ElementStateSchema), resumed: Type.Literal(false), reason: Type.Union([Type.String(), Type.Null()]),
     }, 'The whole session at seq; with a reason when a resume could be neither replayed nor bridged.'),

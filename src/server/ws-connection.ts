@@ -226,6 +226,7 @@ export class Connection implements HubSubscriber {
     this.#armExpiry();
     const welcome: ServerMessage = {
       type: 'welcome', participant: principal.participant, session: principal.session, role: principal.role, service: principal.service, node: this.context.nodeInfo(),
+      limits: { messageBytesMax: this.context.limits.wsMessageBytesMax, resumeKnownMax: this.context.limits.resumeKnownMax },
     };
     this.send(JSON.stringify(welcome));
     for (const text of this.#pipeline.splice(0)) this.#onText(text);

@@ -4,7 +4,7 @@
  *  protocol errors, keepalive. */
 
 import { describe, expect, it } from 'vitest';
-import type { ClientMessage, NodeInfo, ServerMessage } from '../../src/conference/api.ts';
+import type { ClientMessage, NodeInfo, ServerMessage, WelcomeLimits } from '../../src/conference/api.ts';
 import { SeededRandom } from '../../src/core/random.ts';
 import { ClientCore, type ClientCoreOptions, type CoreEvent } from '../../src/client/client-core.ts';
 
@@ -59,9 +59,9 @@ class Driver {
     this.drain();
   }
 
-  welcome(node: NodeInfo = PRIMARY): void {
+  welcome(node: NodeInfo = PRIMARY, limits?: WelcomeLimits): void {
     this.open();
-    this.receive({ type: 'welcome', participant: 'ada', session: 'standup', role: 'host', service: false, node });
+    this.receive({ type: 'welcome', participant: 'ada', session: 'standup', role: 'host', service: false, node, ...(limits === undefined ? {} : { limits }) });
   }
 
   closeSocket(code = 'connection_closed'): void {
@@ -347,15 +347,15 @@ describe('sdk core: resume across streams', () => {
   const hand = (who: string, ts: number) => ({ key: `s/standup/hand/${who}`, ts, value: { raisedAtMs: ts } });
   const views = (driver: Driver) => driver.events.filter((e): e is Extract<CoreEvent, { type: 'view' }> => e.type === 'view');
 
-  /** A driver whose stream is live on n1 at seq 3 holding meta and bo's hand, then reconnected: its resume is the last message sent. */
-  function resuming(options: Partial<ClientCoreOptions> = {}): Driver {
+  /** A driver whose stream is live on n1 at seq 3 holding meta and bo's hand, then reconnected (welcomed with `limits`): its resume is the last message sent. */
+  function resuming(options: Partial<ClientCoreOptions> = {}, limits?: WelcomeLimits): Driver {
     const driver = new Driver(options);
     driver.core.subscribe('standup');
     driver.welcome();
     driver.receive({ type: 'snapshot', session: 'standup', stream: 'n1', seq: 3, elements: [meta, hand('bo', 11)], resumed: false, reason: null });
     driver.closeSocket();
     driver.tick();
-    driver.welcome();
+    driver.welcome(PRIMARY, limits);
     return driver;
   }
 
@@ -389,6 +389,25 @@ describe('sdk core: resume across streams', () => {
     const exact = JSON.stringify({ type: 'subscribe', session: 'standup', resume: { stream: 'n1', seq: 3 }, known: [['s/standup/meta', 10], ['s/standup/hand/bo', 11]] }).length;
     expect(resuming({ resumeKnownBytesMax: exact }).sent.at(-1)).toHaveProperty('known');
     expect(resuming({ resumeKnownBytesMax: exact - 1 }).sent.at(-1)).not.toHaveProperty('known');
+  });
+
+  it("sdk core: the welcome's limits bound known too, so a server with smaller messages is never sent one it would close the connection over", () => {
+    const exact = JSON.stringify({ type: 'subscribe', session: 'standup', resume: { stream: 'n1', seq: 3 }, known: [['s/standup/meta', 10], ['s/standup/hand/bo', 11]] }).length;
+    expect(resuming({}, { messageBytesMax: exact, resumeKnownMax: 2 }).sent.at(-1)).toHaveProperty('known');
+    expect(resuming({}, { messageBytesMax: exact - 1, resumeKnownMax: 2_000 }).sent.at(-1)).toEqual({ type: 'subscribe', session: 'standup', resume: { stream: 'n1', seq: 3 } });
+    expect(resuming({}, { messageBytesMax: 80 * 1024, resumeKnownMax: 1 }).sent.at(-1)).not.toHaveProperty('known');
+    // The smaller of the client's own and the server's limits applies.
+    expect(resuming({ resumeKnownMax: 1 }, { messageBytesMax: 80 * 1024, resumeKnownMax: 2_000 }).sent.at(-1)).not.toHaveProperty('known');
+    // A welcome without limits (an older server): the client's own limits alone.
+    expect(resuming({}).sent.at(-1)).toHaveProperty('known');
+  });
+
+  it('sdk core: a welcome with malformed limits is a protocol error', () => {
+    const driver = new Driver();
+    driver.open();
+    driver.receive(JSON.stringify({ type: 'welcome', participant: 'ada', session: 'standup', role: 'host', service: false, node: PRIMARY, limits: { messageBytesMax: 0, resumeKnownMax: 1 } }));
+    expect(driver.core.status.lastError).toMatchObject({ code: 'protocol_error', message: expect.stringContaining('limits') });
+    expect(driver.core.status.state).not.toBe('connected');
   });
 
   it('sdk core: a non-fatal invalid_request or too_large while a resume with known waits makes it go again without known', () => {

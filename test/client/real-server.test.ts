@@ -110,6 +110,31 @@ describe('sdk against the real server', () => {
     expect(sameElements(guest.mirror.elements(), real.node.sessionElements('standup'))).toBe(true);
   });
 
+  it("real server: a server whose messages are smaller than the SDK's known list resumes the client (known sized by the welcome) instead of closing it again and again", async () => {
+    // 2 KiB messages: the SDK's own bound for `known` is 64 KiB, and a message over the server's limit closes the connection (1009).
+    const real = await startReal(new MemoryStateNode({ nodeId: 1, role: 'primary', epoch: 1, primaryUrl: null }), { wsMessageBytesMax: 2048, signalPayloadBytesMax: 1024 });
+    afterTest(() => real.server.close());
+    const host = testClient([real.url], mintToken('ada', 'standup', 'host')).session('standup');
+    const guestClient = testClient([real.url], mintToken('bo', 'standup'), { WebSocket: TrackedWebSocket });
+    const guest = guestClient.session('standup');
+    await host.create({ settings: { lobby: false } });
+    await host.join('Ada');
+    await guest.join('Bo');
+    // Enough elements that the guest's known list (~50 bytes each) is well over 2 KiB.
+    await real.node.write(Array.from({ length: 60 }, (_, i) => ({ key: `s/standup/note/n${i}`, value: { text: `note ${i}` } })));
+    await until(() => guest.position?.seq === serverSeq(real, 'standup'), 'the guest to catch up');
+    expect(JSON.stringify(guest.mirror.elements().map((e) => [e.key, e.ts])).length).toBeGreaterThan(2048);
+    const sockets = TrackedWebSocket.all.length;
+
+    TrackedWebSocket.all.at(-1)!.terminate();
+    await until(() => guestClient.status.state === 'reconnecting', 'the guest to notice');
+    await host.raiseHand();
+    await until(() => guestClient.status.state === 'connected' && guest.position?.seq === serverSeq(real, 'standup'), 'the resume');
+    // One reconnection: the resume went without known (a replay from the ring needs none) and was not closed for its size.
+    expect(TrackedWebSocket.all.length).toBe(sockets + 1);
+    expect(sameElements(guest.mirror.elements(), real.node.sessionElements('standup'))).toBe(true);
+  });
+
   it('real server: a secondary answers not_primary with its primary URL; the client moves there and the command is applied', async () => {
     const pair = await startRealPair();
     afterTest(() => pair.close());

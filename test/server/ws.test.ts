@@ -30,6 +30,7 @@ describe('ws: hello', () => {
     client.send({ type: 'hello', token: await token({ sub: 'alice', session: 's1', role: 'moderator' }), protocol: 1 });
     expect(await client.next((m) => m.type === 'welcome')).toEqual({
       type: 'welcome', participant: 'alice', session: 's1', role: 'moderator', service: false, node: { nodeId: 1, role: 'primary', epoch: 1, primaryUrl: null },
+      limits: { messageBytesMax: 80 * 1024, resumeKnownMax: 2_000 },
     });
   });
 

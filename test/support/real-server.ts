@@ -30,8 +30,8 @@ export interface RealNode {
 }
 
 /** Starts the server over `node` on an ephemeral port. */
-export async function startReal(node: MemoryStateNode): Promise<RealNode> {
-  const server = await startServer({ node, config: testConfig(), listen: { host: '127.0.0.1', port: 0 } });
+export async function startReal(node: MemoryStateNode, limits: Parameters<typeof testConfig>[0] = {}): Promise<RealNode> {
+  const server = await startServer({ node, config: testConfig(limits), listen: { host: '127.0.0.1', port: 0 } });
   return { node, server, url: `${server.url.replace(/^http/, 'ws')}/v1/ws` };
 }
 
