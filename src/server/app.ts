@@ -23,6 +23,7 @@ import { PresenceTracker, presenceIn } from './presence.ts';
 import { type RestDeps, type Route, restRoutes, sendRefusal } from './rest.ts';
 import { checkAgainst } from './schemas.ts';
 import { SessionIndex } from './session-index.ts';
+import { SESSIONS_PER_SWEEP_DEFAULT, SessionPurger } from './session-purge.ts';
 import type { StateNode } from './state-node.ts';
 import { Gateway, WS_PATH } from './ws-gateway.ts';
 import { type WebOptions, registerWeb } from './web.ts';
@@ -93,6 +94,22 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
     if (path === WS_PATH) gateway.handleUpgrade(request, socket, head);
     else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
+  const purger = new SessionPurger({
+    index,
+    purge: (session) => commands.purge(session),
+    isPrimary: () => node.status().info.role === 'primary',
+    clock,
+    retentionMs: limits.endedSessionRetentionMs,
+    sessionsPerSweep: SESSIONS_PER_SWEEP_DEFAULT,
+  });
+  const purgeTimer = setInterval(() => {
+    void purger.sweep().then((swept) => {
+      if (swept.sessions > 0) logger.info({ sessions: swept.sessions, elements: swept.elements }, 'purged ended sessions');
+      for (const { session, error } of swept.failed) logger.warn({ session, code: error.code }, `purging ended session failed (the next sweep tries again): ${error.message}`);
+    });
+  }, purgeIntervalMs(limits.endedSessionRetentionMs));
+  purgeTimer.unref();
+
   let wasPrimary = node.status().info.role === 'primary';
   const epochTimer = setInterval(() => {
     hub.checkEpoch();
@@ -108,6 +125,7 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   // WebSocket connections first (the HTTP server's close waits for every socket, upgraded ones too), then the rest.
   app.addHook('preClose', async () => {
     clearInterval(epochTimer);
+    clearInterval(purgeTimer);
     presence.close();
     await gateway.close();
   });
@@ -117,6 +135,11 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= app.close());
   return { app, gateway, presence, hub, commands, close };
+}
+
+/** Sweeps for ended sessions often enough that one is purged within half its retention late, at most once a minute. */
+export function purgeIntervalMs(retentionMs: number): number {
+  return Math.max(100, Math.min(60_000, Math.floor(retentionMs / 2)));
 }
 
 /** Every joined or reconnecting member of every session that has not ended. */

@@ -13,7 +13,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { SessionMirror } from '../conference/mirror.ts';
-import type { Actor, Command, CommandType, Plan, SessionView } from '../conference/model.ts';
+import { type Actor, type Command, type CommandType, type ElementUpdate, type Plan, type SessionView, keys } from '../conference/model.ts';
 import type { CommandDedupe } from './dedupe.ts';
 import { type ErrorCode, type Refusal, isErrorCode, refusal } from './errors.ts';
 import type { SessionIndex } from './session-index.ts';
@@ -34,6 +34,9 @@ export interface FailedUpdate {
   readonly key: string;
   readonly code: string;
 }
+
+/** What purging one ended session did: elements deleted, or why it stopped. */
+export type PurgeResult = { readonly ok: true; readonly deleted: number } | { readonly ok: false; readonly error: Refusal };
 
 export type CommandResult =
   | { readonly ok: true; readonly duplicate: boolean }
@@ -58,6 +61,8 @@ const SERIALIZED: ReadonlySet<CommandType> = new Set<CommandType>([
 
 /** Outcomes a retry should run again rather than be told again. */
 const TRANSIENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['stale', 'queue_full', 'unavailable', 'not_primary', 'internal']);
+
+const refused = (error: Refusal): CommandResult => ({ ok: false, duplicate: false, error });
 
 /** Create commands of all sessions share one turn, so the node's session ceiling is exact too. */
 const CREATE_TURN = '\u0000create';
@@ -103,6 +108,39 @@ export class CommandService {
     return this.#observe(request, result);
   }
 
+  /**
+   * Deletes every element of an ended session (see session-purge.ts). It runs
+   * in the session's turn, so a create of the same id waits until it is done,
+   * and only if the session is still ended then. Order: everything but meta
+   * and phase; then meta — from here on the session does not exist, and
+   * commands for it answer not_found; then phase (deleted before meta, it
+   * would make the session look open for a moment). Deleted: how many
+   * elements; a failed write stops it (the next sweep plans again from what
+   * is left).
+   */
+  async purge(session: string): Promise<PurgeResult> {
+    return this.#inTurn<PurgeResult>(session, (error) => ({ ok: false, error }), async () => {
+      const info = this.node.status().info;
+      if (info.role !== 'primary') return { ok: false, error: refusal('not_primary', `this node (${info.nodeId}) is a secondary`, info.primaryUrl) };
+      if (this.#mirror(session).view()?.phase !== 'ended') return { ok: true, deleted: 0 };
+      const metaKey = keys.meta(session);
+      const phaseKey = keys.phase(session);
+      const rest: ElementUpdate[] = [];
+      for (const element of this.node.sessionElements(session)) {
+        if (element.key !== metaKey && element.key !== phaseKey) rest.push({ key: element.key, value: null });
+      }
+      let deleted = 0;
+      for (const step of [rest, [{ key: metaKey, value: null }], [{ key: phaseKey, value: null }]]) {
+        if (step.length === 0) continue;
+        const outcomes = await this.node.write(step);
+        const failed = outcomes.filter((o) => o.code !== 'applied');
+        deleted += outcomes.length - failed.length;
+        if (failed.length > 0) return { ok: false, error: this.#describeFailures(failed, outcomes.length) };
+      }
+      return { ok: true, deleted };
+    });
+  }
+
   #observe(request: CommandRequest, result: CommandResult): CommandResult {
     this.observer?.commandDone(request.command.type, result.ok ? (result.duplicate ? 'duplicate' : 'ok') : result.error.code);
     return result;
@@ -116,17 +154,17 @@ export class CommandService {
     const type = request.command.type;
     if (!SERIALIZED.has(type)) return this.#run(request);
     // The session's turn is taken first (synchronously, in arrival order), so a join sent after a create runs after it.
-    if (type === 'create') return this.#inTurn(request.session, () => this.#inTurn(CREATE_TURN, () => this.#run(request)));
-    return this.#inTurn(request.session, () => this.#run(request));
+    if (type === 'create') return this.#inTurn(request.session, refused, () => this.#inTurn(CREATE_TURN, refused, () => this.#run(request)));
+    return this.#inTurn(request.session, refused, () => this.#run(request));
   }
 
-  /** Runs `work` after every earlier work of the same turn; refuses beyond the queue limit. */
-  async #inTurn(turn: string, work: () => Promise<CommandResult>): Promise<CommandResult> {
+  /** Runs `work` after every earlier work of the same turn; refuses (with `full`'s result) beyond the queue limit. */
+  async #inTurn<T>(turn: string, full: (error: Refusal) => T, work: () => Promise<T>): Promise<T> {
     let queue = this.#turns.get(turn);
     if (queue === undefined) this.#turns.set(turn, (queue = { tail: Promise.resolve(), length: 0 }));
     if (queue.length >= this.limits.sessionQueueLengthMax) {
       const error = refusal('queue_full', `${queue.length} membership commands are waiting for ${turn === CREATE_TURN ? 'session creation' : `session ${turn}`}; the limit is ${this.limits.sessionQueueLengthMax}`);
-      return { ok: false, duplicate: false, error };
+      return full(error);
     }
     queue.length++;
     const previous = queue.tail;

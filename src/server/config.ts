@@ -58,6 +58,13 @@ export interface ServerLimits {
   readonly wsBufferedBytesMax: number;
   /** How long a participant whose last connection dropped stays `reconnecting` before `left`. */
   readonly presenceGraceMs: number;
+  /**
+   * How long an ended session stays readable before the primary deletes its
+   * elements (session-purge.ts); its id is free again afterwards. An hour: long
+   * enough for late readers to see it ended, short enough that a busy node
+   * does not hold a day of finished meetings.
+   */
+  readonly endedSessionRetentionMs: number;
   /** Deltas held per session for resume. */
   readonly resumeDeltasMax: number;
   /** Sessions whose delta ring is held (least recently used without subscribers are dropped first). */
@@ -114,6 +121,7 @@ export const SERVER_LIMITS_DEFAULT: ServerLimits = {
   invalidMessagesMax: 20,
   wsBufferedBytesMax: 4 * 1024 * 1024,
   presenceGraceMs: 30_000,
+  endedSessionRetentionMs: 60 * 60_000,
   resumeDeltasMax: 256,
   resumeSessionsMax: 10_000,
   resumeKnownMax: 2_000,
