@@ -5,7 +5,7 @@
  *  disappears (404, subscribers see its elements deleted, the id is free),
  *  and an open one is never touched. */
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { packTimestamp, TIMESTAMP_EPOCH_UNIX_MS } from '../../src/core/clock.ts';
 import { planCommand } from '../../src/conference/commands.ts';
@@ -17,7 +17,7 @@ import { SessionIndex } from '../../src/server/session-index.ts';
 import { SessionPurger } from '../../src/server/session-purge.ts';
 import { MemoryStateNode } from '../../src/server/state-node.ts';
 import { purgeIntervalMs } from '../../src/server/app.ts';
-import { ADMIN_HEADERS, bearer, createSession, eventually, listeningFixture, TestClient, testServer, token } from './support.ts';
+import { ADMIN_HEADERS, bearer, createSession, eventually, listeningFixture, TestClient, token } from './support.ts';
 
 const HOST: Actor = { kind: 'participant', id: 'h', tokenRole: 'host' };
 const GUEST: Actor = { kind: 'participant', id: 'g', tokenRole: 'participant' };
