@@ -15,12 +15,15 @@
  *    a connection that leaves an update unanswered for `attemptTimeoutMs` is
  *    given up as dead (a hung or partitioned node); after each round of
  *    addresses that all failed, reconnects pause from `reconnectDelayMsMin`
- *    doubling to `reconnectDelayMsMax`. */
+ *    doubling to `reconnectDelayMsMax`, less a random share (`reconnectJitter`)
+ *    so that many clients do not dial a promoted node all at once. */
 
 import { performance } from 'node:perf_hooks';
 import { HybridClock, NODE_ID_MAX, type Timestamp } from '../core/clock.ts';
+import { type Random, SeededRandom } from '../core/random.ts';
 import type { JsonValue } from '../core/value.ts';
 import type { Address, TlsFiles } from '../replication/node-transport.ts';
+import { type BackoffSettings, checkBackoffSettings, reconnectDelayMs } from './backoff.ts';
 import { ElementClient, type GetResult, type UpdateResult } from './element-client.ts';
 
 export interface FailoverElementClientOptions {
@@ -42,6 +45,14 @@ export interface FailoverElementClientOptions {
   readonly reconnectDelayMsMin?: number;
   /** Longest pause between rounds (default 100: a promoted node is found within a tenth of a second). */
   readonly reconnectDelayMsMax?: number;
+  /**
+   * 0..1: the share of each pause that is random (default 0.5: between half and
+   * all of it), so many gateways that lost the same primary do not all dial
+   * its successor in the same millisecond.
+   */
+  readonly reconnectJitter?: number;
+  /** Seeds the jitter, for tests that need the same pauses every run. Default: Math.random. */
+  readonly randomSeed?: number;
   /** TCP connect plus handshake, per address tried (default 1000). */
   readonly connectTimeoutMs?: number;
   readonly maxClockSkewMs?: number;
@@ -93,6 +104,21 @@ class PendingUpdate {
   ) {}
 }
 
+/**
+ * The reconnect pauses of `options` as backoff settings (defaults filled in);
+ * throws a RangeError naming the option that makes no sense.
+ */
+export function failoverBackoff(options: Pick<FailoverElementClientOptions, 'reconnectDelayMsMin' | 'reconnectDelayMsMax' | 'reconnectJitter'>): BackoffSettings {
+  const settings: BackoffSettings = { backoffMsInitial: options.reconnectDelayMsMin ?? 10, backoffMsMax: options.reconnectDelayMsMax ?? 100, backoffJitter: options.reconnectJitter ?? 0.5 };
+  try {
+    checkBackoffSettings(settings);
+  } catch (error) {
+    const names: Record<string, string> = { backoffMsInitial: 'reconnectDelayMsMin', backoffMsMax: 'reconnectDelayMsMax', backoffJitter: 'reconnectJitter' };
+    throw new RangeError((error as Error).message.replace(/backoff(MsInitial|MsMax|Jitter)/g, (name) => names[name]!));
+  }
+  return settings;
+}
+
 /** Deadlines are checked this often: they are met within this many ms. */
 const TICK_MS = 20;
 
@@ -100,6 +126,8 @@ export class FailoverElementClient {
   readonly stats: FailoverStats = { connections: 0, resent: 0, confirmedByRetry: 0, timeouts: 0 };
   readonly #options: FailoverElementClientOptions;
   readonly #clock: HybridClock;
+  readonly #backoff: BackoffSettings;
+  readonly #random: Random;
   readonly #pending = new Set<PendingUpdate>();
   /** Readers waiting for a connection; bounded by pendingMax with the updates. */
   readonly #connectionWaiters = new Set<(connection: ElementClient | undefined) => void>();
@@ -118,6 +146,8 @@ export class FailoverElementClient {
     if (options.addresses.length === 0) throw new RangeError('FailoverElementClient needs at least one address');
     if (!Number.isInteger(options.nodeId) || options.nodeId < 0 || options.nodeId > NODE_ID_MAX) throw new RangeError(`nodeId must be 0..${NODE_ID_MAX}, got ${options.nodeId}`);
     this.#options = options;
+    this.#backoff = failoverBackoff(options);
+    this.#random = options.randomSeed === undefined ? { nextUint32: () => Math.floor(Math.random() * 4294967296) } : new SeededRandom(options.randomSeed);
     this.#clock = options.clock ?? new HybridClock({ nowMs: () => Date.now() }, { nodeId: options.nodeId, maxClockSkewMs: options.maxClockSkewMs ?? 5000 });
   }
 
@@ -306,11 +336,9 @@ export class FailoverElementClient {
     return undefined;
   }
 
-  /** The pause after `rounds` rounds of failed connections in a row: doubling from the minimum to the maximum. */
+  /** The pause after `rounds` rounds of failed connections in a row: doubling from the minimum to the maximum, less a random share. */
   #backoffMs(rounds: number): number {
-    const min = this.#options.reconnectDelayMsMin ?? 10;
-    const max = this.#options.reconnectDelayMsMax ?? 100;
-    return Math.min(max, min * 2 ** Math.min(rounds - 1, 20));
+    return reconnectDelayMs(rounds - 1, this.#backoff, this.#random);
   }
 
   /** Resolves with the next primary connection, or undefined at `deadlineMs` or on close. */

@@ -6,7 +6,9 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElementClient } from '../../src/client/element-client.ts';
-import { FailoverElementClient } from '../../src/client/failover-element-client.ts';
+import { FailoverElementClient, failoverBackoff } from '../../src/client/failover-element-client.ts';
+import { reconnectDelayMs } from '../../src/client/backoff.ts';
+import { SeededRandom } from '../../src/core/random.ts';
 import { HybridClock } from '../../src/core/clock.ts';
 import { FaultProxy } from '../support/fault-proxy.ts';
 import { NodePair } from '../support/node-pair.ts';
@@ -113,5 +115,28 @@ describe('FailoverElementClient', () => {
     // The deadline plus slack for a loaded 2-core machine: a hang would never end.
     expect(elapsedMs).toBeLessThan(800 + 2_000);
     client.close();
+  });
+});
+
+describe('FailoverElementClient: reconnect pauses', () => {
+  it('client: pauses double from reconnectDelayMsMin to reconnectDelayMsMax, less a random share (half by default), so clients spread out', () => {
+    const settings = failoverBackoff({});
+    const random = new SeededRandom(7);
+    const pauses = Array.from({ length: 2_000 }, (_, i) => [i % 6, reconnectDelayMs(i % 6, settings, random)] as const);
+    for (const [round, pause] of pauses) {
+      const full = Math.min(100, 10 * 2 ** round);
+      expect(pause).toBeGreaterThanOrEqual(Math.floor(full / 2));
+      expect(pause).toBeLessThanOrEqual(full);
+    }
+    // Spread: at the ceiling, the pauses of many clients cover the upper half, not one value.
+    const atCeiling = new Set(pauses.filter(([round]) => round >= 4).map(([, pause]) => pause));
+    expect(atCeiling.size).toBeGreaterThan(40);
+    expect(Array.from({ length: 6 }, (_, round) => reconnectDelayMs(round, failoverBackoff({ reconnectJitter: 0 }), random))).toEqual([10, 20, 40, 80, 100, 100]);
+  });
+
+  it('client: nonsense reconnect settings are refused naming the option', () => {
+    expect(() => failoverBackoff({ reconnectJitter: 2 })).toThrow(/reconnectJitter/);
+    expect(() => failoverBackoff({ reconnectDelayMsMin: 50, reconnectDelayMsMax: 10 })).toThrow(/reconnectDelayMsMax 10 must be a finite number ≥ reconnectDelayMsMin 50/);
+    expect(() => new FailoverElementClient({ addresses: [{ host: '127.0.0.1', port: 1 }], secret: new Uint8Array(32), nodeId: 3, reconnectDelayMsMin: -1 })).toThrow(/reconnectDelayMsMin/);
   });
 });
