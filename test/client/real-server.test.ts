@@ -24,10 +24,21 @@ class TrackedWebSocket extends WebSocket {
   }
 }
 
-async function startPrimary(): Promise<RealNode> {
-  const real = await startReal(new MemoryStateNode({ nodeId: 1, role: 'primary', epoch: 1, primaryUrl: null }));
+async function startPrimary(limits: Parameters<typeof startReal>[1] = {}): Promise<RealNode> {
+  const real = await startReal(new MemoryStateNode({ nodeId: 1, role: 'primary', epoch: 1, primaryUrl: null }), limits);
   afterTest(() => real.server.close());
   return real;
+}
+
+/** A host and a guest (whose sockets are tracked, so a test can cut one) joined in session standup. */
+async function hostAndGuest(real: RealNode) {
+  const host = testClient([real.url], mintToken('ada', 'standup', 'host')).session('standup');
+  const guestClient = testClient([real.url], mintToken('bo', 'standup'), { WebSocket: TrackedWebSocket });
+  const guest = guestClient.session('standup');
+  await host.create({ settings: { lobby: false } });
+  await host.join('Ada');
+  await guest.join('Bo');
+  return { host, guestClient, guest };
 }
 
 function serverSeq(real: RealNode, session: string): number {
@@ -86,12 +97,7 @@ describe('sdk against the real server', () => {
 
   it('real server: a client whose connection drops resumes and gets exactly the deltas it missed', async () => {
     const real = await startPrimary();
-    const host = testClient([real.url], mintToken('ada', 'standup', 'host')).session('standup');
-    const guestClient = testClient([real.url], mintToken('bo', 'standup'), { WebSocket: TrackedWebSocket });
-    const guest = guestClient.session('standup');
-    await host.create({ settings: { lobby: false } });
-    await host.join('Ada');
-    await guest.join('Bo');
+    const { host, guestClient, guest } = await hostAndGuest(real);
     await until(() => guest.position?.seq === serverSeq(real, 'standup'), 'the guest to catch up');
     const before = guest.position!;
     let applied = 0;
@@ -112,14 +118,8 @@ describe('sdk against the real server', () => {
 
   it("real server: a server whose messages are smaller than the SDK's known list resumes the client (known sized by the welcome) instead of closing it again and again", async () => {
     // 2 KiB messages: the SDK's own bound for `known` is 64 KiB, and a message over the server's limit closes the connection (1009).
-    const real = await startReal(new MemoryStateNode({ nodeId: 1, role: 'primary', epoch: 1, primaryUrl: null }), { wsMessageBytesMax: 2048, signalPayloadBytesMax: 1024 });
-    afterTest(() => real.server.close());
-    const host = testClient([real.url], mintToken('ada', 'standup', 'host')).session('standup');
-    const guestClient = testClient([real.url], mintToken('bo', 'standup'), { WebSocket: TrackedWebSocket });
-    const guest = guestClient.session('standup');
-    await host.create({ settings: { lobby: false } });
-    await host.join('Ada');
-    await guest.join('Bo');
+    const real = await startPrimary({ wsMessageBytesMax: 2048, signalPayloadBytesMax: 1024 });
+    const { host, guestClient, guest } = await hostAndGuest(real);
     // Enough elements that the guest's known list (~50 bytes each) is well over 2 KiB.
     await real.node.write(Array.from({ length: 60 }, (_, i) => ({ key: `s/standup/note/n${i}`, value: { text: `note ${i}` } })));
     await until(() => guest.position?.seq === serverSeq(real, 'standup'), 'the guest to catch up');
