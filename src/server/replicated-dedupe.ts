@@ -41,11 +41,15 @@
  *    its marker alone, after it, as before (its own round trip, outside the
  *    session's turn): nothing to wait for, so a retry is `duplicate` within
  *    the ttl.
- *  - Residual cases (docs/decisions/0022): a node that learns a marker from a
- *    catch-up after a second failover counts an element overwritten at the
- *    new epoch as seen; so does a secondary whose primary could not replicate
- *    a withdrawal. Both need a failover, a later write to that very element
- *    and a retry within the ttl.
+ *  - A primary that finds a marker broken withdraws it from the store too,
+ *    so the restarted old primary, catching up from it with the marker still
+ *    waiting, does not take the later write for the lost update.
+ *  - Residual cases (docs/decisions/0022): a node that holds a marker whose
+ *    withdrawal could not be replicated (refused), or that receives the later
+ *    write one round trip before the new primary's withdrawal, counts that
+ *    write as the update, and answers a retry that reaches it then
+ *    `duplicate`. Both need a lost or failed update, a later write to that
+ *    very element and a retry within the ttl, in that window.
  *  - Markers older than `ttlMs` are ignored. */
 
 import { createHash } from 'node:crypto';
@@ -92,6 +96,7 @@ function parseMarker(value: unknown): Marker | undefined {
 
 /** A marker as this node knows it, with what it has seen of the updates the marker names. */
 interface Held {
+  readonly slot: string;
   readonly marker: Marker;
   /** Entries of `marker.e` not yet seen here at their recorded timestamp or later. */
   pending: number;
@@ -157,7 +162,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       return;
     }
     const missing = marker.e.filter(([key, ts]) => (this.node.elementTs(key) ?? 0) < ts);
-    const held: Held = { marker, pending: missing.length, era: missing.length > 0 ? this.#era() : '', broken: false };
+    const held: Held = { slot, marker, pending: missing.length, era: missing.length > 0 ? this.#era() : '', broken: false };
     this.#markers.set(slot, held);
     for (const [key, ts] of missing) {
       const list = this.#waiting.get(key);
@@ -188,8 +193,16 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       else if (!held.broken) {
         held.broken = true;
         this.#forget(held);
+        // Tell the store too, so a node that learns the slot later (catching up from here) does not take the later write for the update.
+        if (era.startsWith('primary@')) queueMicrotask(() => void this.#withdrawBroken(held));
       }
     }
+  }
+
+  /** Withdraws a broken marker if its slot still holds it. Best effort: a retry here plans again regardless. */
+  async #withdrawBroken(held: Held): Promise<void> {
+    if (this.#markers.get(held.slot) !== held) return;
+    await this.node.write([{ key: held.slot, value: { ...WITHDRAWN } }]);
   }
 
   /** Removes what `held` waits for from the index. */
