@@ -41,15 +41,16 @@
  *    its marker alone, after it, as before (its own round trip, outside the
  *    session's turn): nothing to wait for, so a retry is `duplicate` within
  *    the ttl.
- *  - A primary that finds a marker broken withdraws it from the store too,
- *    so the restarted old primary, catching up from it with the marker still
- *    waiting, does not take the later write for the lost update.
- *  - Residual cases (docs/decisions/0022): a node that holds a marker whose
- *    withdrawal could not be replicated (refused), or that receives the later
- *    write one round trip before the new primary's withdrawal, counts that
- *    write as the update, and answers a retry that reaches it then
- *    `duplicate`. Both need a lost or failed update, a later write to that
- *    very element and a retry within the ttl, in that window.
+ *  - The marker names the epoch it was written in. A node that learns it in
+ *    another epoch (the old primary, restarted, catching up after the
+ *    failover) trusts only elements at exactly their recorded ts: one still
+ *    missing is lost, and one past it may be a later write standing in for
+ *    a lost update.
+ *  - Residual case (docs/decisions/0022): a withdrawal that could not be
+ *    replicated (refused) leaves the marker on the peer, which then counts a
+ *    later write, in the same epoch, of the failed update's element as that
+ *    update; as does a peer that learns the marker after such a write and
+ *    before the withdrawal arrives (one round trip).
  *  - Markers older than `ttlMs` are ignored. */
 
 import { createHash } from 'node:crypto';
@@ -74,6 +75,8 @@ interface Marker {
   readonly f: string;
   /** Wall-clock ms when the command was submitted. */
   readonly a: number;
+  /** The epoch of the primary that wrote it: only from that primary can the updates it names still arrive. */
+  readonly p: number | undefined;
   /** The command's updates as [key, ts]: the ts the write path gave each, so a retry can see whether it applied. */
   readonly e: readonly (readonly [string, number])[];
 }
@@ -89,9 +92,10 @@ function digest(text: string): Buffer {
 function parseMarker(value: unknown): Marker | undefined {
   const v = value as Partial<Marker> | null;
   if (typeof v !== 'object' || v === null || typeof v.k !== 'string' || typeof v.f !== 'string' || typeof v.a !== 'number') return undefined;
-  if (v.e === undefined) return { k: v.k, f: v.f, a: v.a, e: [] };
+  if (v.e === undefined) return { k: v.k, f: v.f, a: v.a, p: undefined, e: [] };
   const valid = Array.isArray(v.e) && v.e.every((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'number');
-  return valid ? (v as Marker) : undefined;
+  if (!valid || (v.p !== undefined && typeof v.p !== 'number')) return undefined;
+  return { k: v.k, f: v.f, a: v.a, p: v.p, e: v.e };
 }
 
 /** A marker as this node knows it, with what it has seen of the updates the marker names. */
@@ -161,8 +165,26 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       this.#markers.delete(slot);
       return;
     }
-    const missing = marker.e.filter(([key, ts]) => (this.node.elementTs(key) ?? 0) < ts);
-    const held: Held = { slot, marker, pending: missing.length, era: missing.length > 0 ? this.#era() : '', broken: false };
+    const missing: (readonly [string, number])[] = [];
+    let ahead = false;
+    for (const pair of marker.e) {
+      const heldTs = this.node.elementTs(pair[0]);
+      if (heldTs === undefined || heldTs < pair[1]) missing.push(pair);
+      else if (heldTs > pair[1]) ahead = true;
+    }
+    if (missing.length === 0 && !ahead) {
+      this.#markers.set(slot, { slot, marker, pending: 0, era: '', broken: false });
+      return;
+    }
+    const { role, epoch } = this.node.status().info;
+    // Learned in another epoch than it was written in (a node catching up after a failover): a
+    // missing update can no longer arrive, and an element past its ts may be a later write
+    // standing in for a lost update. Only exact timestamps count then.
+    if (marker.p !== epoch) {
+      this.#markers.set(slot, { slot, marker, pending: 0, era: '', broken: true });
+      return;
+    }
+    const held: Held = { slot, marker, pending: missing.length, era: `${role}@${epoch}`, broken: false };
     this.#markers.set(slot, held);
     for (const [key, ts] of missing) {
       const list = this.#waiting.get(key);
@@ -188,21 +210,16 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     let era: string | undefined;
     for (const { held, ts: recordedTs } of list) {
       if (recordedTs > ts) continue;
-      era ??= this.#era();
+      if (era === undefined) {
+        const { role, epoch } = this.node.status().info;
+        era = `${role}@${epoch}`;
+      }
       if (held.era === era) held.pending--;
       else if (!held.broken) {
         held.broken = true;
         this.#forget(held);
-        // Tell the store too, so a node that learns the slot later (catching up from here) does not take the later write for the update.
-        if (era.startsWith('primary@')) queueMicrotask(() => void this.#withdrawBroken(held));
       }
     }
-  }
-
-  /** Withdraws a broken marker if its slot still holds it. Best effort: a retry here plans again regardless. */
-  async #withdrawBroken(held: Held): Promise<void> {
-    if (this.#markers.get(held.slot) !== held) return;
-    await this.node.write([{ key: held.slot, value: { ...WITHDRAWN } }]);
   }
 
   /** Removes what `held` waits for from the index. */
@@ -215,11 +232,6 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       if (left.length === 0) this.#waiting.delete(key);
       else if (left.length !== list.length) this.#waiting.set(key, left);
     }
-  }
-
-  #era(): string {
-    const { role, epoch } = this.node.status().info;
-    return `${role}@${epoch}`;
   }
 
   async run(key: string, fingerprint: string, execute: (writeOptions: WriteOptions) => Promise<CommandResult>, keep: (outcome: CommandResult) => boolean): Promise<DedupeAnswer<CommandResult>> {
@@ -241,7 +253,8 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     let submitted = false;
     const marker = (assigned: readonly AssignedTs[]): ElementUpdate => {
       submitted = true;
-      return { key: slot, value: { k: keyHash, f: fingerprintHash, a: this.clock.nowMs(), e: assigned.map((u) => [u.key, u.ts]) } };
+      const value = { k: keyHash, f: fingerprintHash, a: this.clock.nowMs(), p: this.node.status().info.epoch, e: assigned.map((u) => [u.key, u.ts]) };
+      return { key: slot, value };
     };
     this.#running.add(key);
     try {
