@@ -100,13 +100,12 @@ function parseMarker(value: unknown): Marker | undefined {
 
 /** A marker as this node knows it, with what it has seen of the updates the marker names. */
 interface Held {
-  readonly slot: string;
   readonly marker: Marker;
   /** Entries of `marker.e` not yet seen here at their recorded timestamp or later. */
   pending: number;
   /** The node's role and epoch when it learned the marker (set while `pending` > 0). */
   readonly era: string;
-  /** An update it names can no longer arrive: the role or epoch changed before it did. */
+  /** Never counts: an update it names can no longer arrive (the role or epoch changed first), or it was learned in another epoch than written without every element at exactly its ts. */
   broken: boolean;
 }
 
@@ -173,7 +172,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       else if (heldTs > pair[1]) ahead = true;
     }
     if (missing.length === 0 && !ahead) {
-      this.#markers.set(slot, { slot, marker, pending: 0, era: '', broken: false });
+      this.#markers.set(slot, { marker, pending: 0, era: '', broken: false });
       return;
     }
     const { role, epoch } = this.node.status().info;
@@ -181,10 +180,10 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     // missing update can no longer arrive, and an element past its ts may be a later write
     // standing in for a lost update. Only exact timestamps count then.
     if (marker.p !== epoch) {
-      this.#markers.set(slot, { slot, marker, pending: 0, era: '', broken: true });
+      this.#markers.set(slot, { marker, pending: 0, era: '', broken: true });
       return;
     }
-    const held: Held = { slot, marker, pending: missing.length, era: `${role}@${epoch}`, broken: false };
+    const held: Held = { marker, pending: missing.length, era: `${role}@${epoch}`, broken: false };
     this.#markers.set(slot, held);
     for (const [key, ts] of missing) {
       const list = this.#waiting.get(key);
