@@ -461,12 +461,17 @@ export class Primary extends NodeBase {
    * An update from this process (the conference server beside the node): the
    * same checks and write path as a client's `update`, with a fresh timestamp;
    * the answer comes to `onAnswer` (at once for a refusal). `value` null deletes.
-   * The caller then has the adapter drain, so the unit goes out.
+   * The caller then has the adapter drain, so the unit goes out. Returns the
+   * timestamp the update was given, or 0 when it was refused before reaching
+   * the gate: a caller can record it before the answer (an idempotency marker
+   * submitted in the same turn does). The gate may still answer it at once
+   * (stale, queue_full): `onAnswer` has then been called before this returns.
    */
-  submitLocal(key: string, value: JsonValue | null, onAnswer: LocalAnswer, nowMs: number): void {
-    const reply = (code: string, detail: string): void => {
+  submitLocal(key: string, value: JsonValue | null, onAnswer: LocalAnswer, nowMs: number): Timestamp {
+    const reply = (code: string, detail: string): Timestamp => {
       this.#count(code);
       onAnswer(code, 0, detail);
+      return 0;
     };
     const keyProblem = checkKey(key, this.options.limits.keyLengthMax);
     if (keyProblem !== undefined) return reply('rejected', `invalid_key: ${keyProblem.message}`);
@@ -483,6 +488,7 @@ export class Primary extends NodeBase {
     this.gate.submit({ key, value, deleted: value === null, ts, seq: 0, answer: undefined, connection: undefined, requestId: 0, onAnswer });
     this.#pump();
     this.#flushAtMs = nowMs;
+    return ts;
   }
 
   /** Size and shape of a decoded value: JSON text was validated by the decoder, so only its size is left. */

@@ -17,6 +17,7 @@
  *  - Switching role closes every connection: clients reconnect and learn the
  *    new role in the handshake. */
 
+import type { Timestamp } from '../core/clock.ts';
 import type { ElementStore } from '../core/element-store.ts';
 import type { WriteGateLimits } from '../core/write-gate.ts';
 import type { JsonValue } from '../core/value.ts';
@@ -121,12 +122,12 @@ export class Replica {
     return this.#roleChanges.shift();
   }
 
-  /** A write from this process: refused `unavailable` until serving, `not_primary` on a secondary. */
-  submitLocal(key: string, value: JsonValue | null, onAnswer: LocalAnswer, nowMs: number): void {
+  /** A write from this process: refused `unavailable` until serving, `not_primary` on a secondary. Returns its timestamp, 0 if refused (Primary.submitLocal). */
+  submitLocal(key: string, value: JsonValue | null, onAnswer: LocalAnswer, nowMs: number): Timestamp {
     const inner = this.#inner;
-    if (!(inner instanceof Primary)) return onAnswer('not_primary', 0, `this node is the secondary; the primary is ${this.options.peerAddress ?? 'unknown'}`);
-    if (!this.#probed) return onAnswer('unavailable', 0, NOT_PROBED);
-    inner.submitLocal(key, value, onAnswer, nowMs);
+    if (!(inner instanceof Primary)) return (onAnswer('not_primary', 0, `this node is the secondary; the primary is ${this.options.peerAddress ?? 'unknown'}`), 0);
+    if (!this.#probed) return (onAnswer('unavailable', 0, NOT_PROBED), 0);
+    return inner.submitLocal(key, value, onAnswer, nowMs);
   }
 
   handleConnect(connectionId: ConnectionId, nowMs: number): void {

@@ -9,7 +9,9 @@
  *    left, so `maxParticipants` is exact on one primary. Track, hand and mute
  *    commands of different participants run concurrently.
  *  - A command with a request id is run once per (session, actor, id) within
- *    the dedupe window; a retry gets the first outcome with `duplicate: true`. */
+ *    the dedupe window; a retry gets the first outcome with `duplicate: true`.
+ *    Its updates are written with the dedupe's write options, which add the
+ *    idempotency marker to the same write (one round trip for both). */
 
 import { performance } from 'node:perf_hooks';
 import { SessionMirror } from '../conference/mirror.ts';
@@ -17,7 +19,7 @@ import { type Actor, type Command, type CommandType, type ElementUpdate, type Pl
 import type { CommandDedupe } from './dedupe.ts';
 import { type ErrorCode, type Refusal, isErrorCode, refusal } from './errors.ts';
 import type { SessionIndex } from './session-index.ts';
-import type { StateNode, WriteOutcome } from './state-node.ts';
+import type { StateNode, WriteOptions, WriteOutcome } from './state-node.ts';
 
 /** The domain's planner (conference/commands.ts planCommand), injected so this file knows no rules. */
 export type Planner = (view: SessionView | undefined, session: string, actor: Actor, command: Command, nowMs: number) => Plan;
@@ -59,6 +61,9 @@ const SERIALIZED: ReadonlySet<CommandType> = new Set<CommandType>([
   'create', 'open', 'join', 'admit', 'deny', 'leave', 'kick', 'set_role', 'lock', 'unlock', 'update_settings', 'set_presence', 'end',
 ]);
 
+/** Writes without an idempotency marker: commands with no request id. */
+const NO_MARKER: WriteOptions = {};
+
 /** Outcomes a retry should run again rather than be told again. */
 const TRANSIENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['stale', 'queue_full', 'unavailable', 'not_primary', 'internal']);
 
@@ -97,9 +102,10 @@ export class CommandService {
 
   /** Runs one command. Never rejects for an expected refusal; a planner bug rejects. */
   async execute(request: CommandRequest): Promise<CommandResult> {
-    if (request.requestId === undefined) return this.#observe(request, await this.#executeOnce(request));
+    if (request.requestId === undefined) return this.#observe(request, await this.#executeOnce(request, NO_MARKER));
     const key = `${request.session}\u0000${request.actor.kind}:${request.actor.id}\u0000${request.requestId}`;
-    const answer = await this.dedupe.run(key, JSON.stringify(request.command), () => this.#executeOnce(request), (r) => r.ok || !TRANSIENT.has(r.error.code));
+    const execute = (writeOptions: WriteOptions): Promise<CommandResult> => this.#executeOnce(request, writeOptions);
+    const answer = await this.dedupe.run(key, JSON.stringify(request.command), execute, (r) => r.ok || !TRANSIENT.has(r.error.code));
     if (answer.kind === 'conflict') {
       const error = refusal('idempotency_conflict', `command id ${JSON.stringify(request.requestId)} was used before with a different command`);
       return this.#observe(request, { ok: false, duplicate: false, error });
@@ -146,16 +152,17 @@ export class CommandService {
     return result;
   }
 
-  async #executeOnce(request: CommandRequest): Promise<CommandResult> {
+  /** `writeOptions` carries the dedupe's marker, written in the same turn as the command's updates. */
+  async #executeOnce(request: CommandRequest, writeOptions: WriteOptions): Promise<CommandResult> {
     const info = this.node.status().info;
     if (info.role !== 'primary') {
       return { ok: false, duplicate: false, error: refusal('not_primary', `this node (${info.nodeId}) is a secondary; send writes to the primary`, info.primaryUrl) };
     }
     const type = request.command.type;
-    if (!SERIALIZED.has(type)) return this.#run(request);
+    if (!SERIALIZED.has(type)) return this.#run(request, writeOptions);
     // The session's turn is taken first (synchronously, in arrival order), so a join sent after a create runs after it.
-    if (type === 'create') return this.#inTurn(request.session, refused, () => this.#inTurn(CREATE_TURN, refused, () => this.#run(request)));
-    return this.#inTurn(request.session, refused, () => this.#run(request));
+    if (type === 'create') return this.#inTurn(request.session, refused, () => this.#inTurn(CREATE_TURN, refused, () => this.#run(request, writeOptions)));
+    return this.#inTurn(request.session, refused, () => this.#run(request, writeOptions));
   }
 
   /** Runs `work` after every earlier work of the same turn; refuses (with `full`'s result) beyond the queue limit. */
@@ -179,7 +186,7 @@ export class CommandService {
     }
   }
 
-  async #run(request: CommandRequest): Promise<CommandResult> {
+  async #run(request: CommandRequest, writeOptions: WriteOptions): Promise<CommandResult> {
     const { session, actor, command } = request;
     const mirror = this.#mirror(session);
     const view = mirror.view();
@@ -189,9 +196,11 @@ export class CommandService {
     }
     const plan = this.planner(view, session, actor, command, this.clock.nowMs());
     if (!plan.ok) return { ok: false, duplicate: false, error: refusal(plan.error.code, plan.error.message) };
+    // Done at once: the dedupe writes the marker of a command that wrote nothing after it (replicated-dedupe.ts).
     if (plan.updates.length === 0) return { ok: true, duplicate: false };
     const startedMs = performance.now();
-    const outcomes = await this.node.write(plan.updates);
+    // The marker's outcome, if one was written, comes last: it is the dedupe's business, not the command's.
+    const outcomes = (await this.node.write(plan.updates, writeOptions)).slice(0, plan.updates.length);
     const failed: WriteOutcome[] = [];
     let applied = 0;
     outcomes.forEach((outcome, i) => {

@@ -4,6 +4,11 @@
  *  window in this process (bounded LRU with a TTL); a later issue replaces it
  *  with a replicated one behind the same interface. It does not know commands. */
 
+import type { WriteOptions } from './state-node.ts';
+
+/** What the in-memory window hands `execute`: it writes no marker. */
+const NO_MARKER: WriteOptions = {};
+
 /** What the window answers for one run. */
 export type DedupeAnswer<T> =
   | { readonly kind: 'first'; readonly outcome: T }
@@ -16,8 +21,10 @@ export interface CommandDedupe<T> {
    * Runs `execute` once per `key` within the window. `fingerprint` identifies
    * the request body: a retry must repeat it. `keep(outcome)` decides whether
    * an outcome is remembered (transient failures are not, so their retry runs again).
+   * `execute` gets the options to write its updates with: a replicated window
+   * adds its marker there, so it travels in the same turn (replicated-dedupe.ts).
    */
-  run(key: string, fingerprint: string, execute: () => Promise<T>, keep: (outcome: T) => boolean): Promise<DedupeAnswer<T>>;
+  run(key: string, fingerprint: string, execute: (writeOptions: WriteOptions) => Promise<T>, keep: (outcome: T) => boolean): Promise<DedupeAnswer<T>>;
   /** Entries held (finished and in flight). */
   readonly size: number;
 }
@@ -48,7 +55,7 @@ export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
     return this.#entries.size;
   }
 
-  async run(key: string, fingerprint: string, execute: () => Promise<T>, keep: (outcome: T) => boolean): Promise<DedupeAnswer<T>> {
+  async run(key: string, fingerprint: string, execute: (writeOptions: WriteOptions) => Promise<T>, keep: (outcome: T) => boolean): Promise<DedupeAnswer<T>> {
     this.#expire(this.clock.nowMs());
     const held = this.#entries.get(key);
     if (held !== undefined) {
@@ -57,7 +64,7 @@ export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
       return { kind: 'duplicate', outcome: await held.pending! };
     }
     const entry: Entry<T> = { fingerprint, pending: undefined, outcome: undefined, expiresAtMs: Number.MAX_SAFE_INTEGER };
-    const pending = execute();
+    const pending = execute(NO_MARKER);
     entry.pending = pending;
     this.#entries.set(key, entry);
     while (this.#entries.size > this.limits.entriesMax) this.#entries.delete(this.#entries.keys().next().value!);

@@ -10,7 +10,7 @@ import { Primary, type LocalAnswer } from '../replication/primary.ts';
 import type { Secondary } from '../replication/secondary.ts';
 import type { NodeInfo } from '../conference/api.ts';
 import type { ElementState, ElementUpdate } from '../conference/model.ts';
-import { type Change, type NodeStatus, type StateNode, StoreReader, type WriteOutcome } from './state-node.ts';
+import { type AssignedTs, type Change, type NodeStatus, type StateNode, StoreReader, type WriteOptions, type WriteOutcome } from './state-node.ts';
 
 /** What LocalNode needs of the node it serves: a Replica (replication/replica.ts) fits. */
 export interface NodeHandle {
@@ -21,7 +21,8 @@ export interface NodeHandle {
   readonly serving: boolean;
   readonly inner: Primary | Secondary;
   readonly options: { readonly nodeId: number; readonly minReplicas: 0 | 1 };
-  submitLocal(key: string, value: JsonValue | null, onAnswer: LocalAnswer, nowMs: number): void;
+  /** Returns the update's timestamp, or 0 when it was refused before reaching the write gate. */
+  submitLocal(key: string, value: JsonValue | null, onAnswer: LocalAnswer, nowMs: number): number;
 }
 
 export interface LocalNodeOptions {
@@ -95,29 +96,50 @@ export class LocalNode implements StateNode {
     };
   }
 
-  write(updates: readonly ElementUpdate[]): Promise<WriteOutcome[]> {
-    if (updates.length === 0) return Promise.resolve([]);
+  write(updates: readonly ElementUpdate[], options: WriteOptions = {}): Promise<WriteOutcome[]> {
+    const marker = options.marker;
+    if (updates.length === 0 && marker === undefined) return Promise.resolve([]);
     return new Promise((resolve) => {
       const outcomes = new Array<WriteOutcome>(updates.length);
-      let remaining = updates.length;
+      // One extra count for the submission itself, released at the end: answers given at once cannot resolve it early.
+      let remaining = updates.length + 1;
+      const done = (): void => {
+        if (--remaining === 0) resolve(outcomes);
+      };
       const nowMs = this.#options.nowMs();
+      const assigned: AssignedTs[] = [];
+      let refusedAtOnce = false;
       updates.forEach((update, index) => {
-        this.#node.submitLocal(
-          update.key,
-          update.value,
-          (code, ts, detail) => {
-            if (code === 'applied') outcomes[index] = { code: 'applied', key: update.key, ts };
-            else {
-              const message = code === 'not_primary' ? `this node is the secondary; the primary is ${this.#options.peerUrl ?? 'unknown'}` : detail;
-              outcomes[index] = { code: OUTCOME_CODES.has(code) ? (code as 'stale') : 'rejected', key: update.key, message };
-            }
-            if (--remaining === 0) resolve(outcomes);
-          },
-          nowMs,
-        );
+        const ts = this.#submit(update, index, outcomes, done, nowMs);
+        if (ts === undefined) refusedAtOnce = true;
+        else assigned.push({ key: update.key, ts });
       });
+      if (marker !== undefined && !refusedAtOnce) {
+        remaining++;
+        this.#submit(marker(assigned), updates.length, outcomes, done, nowMs);
+      }
       this.#options.wake();
+      done();
     });
+  }
+
+  /** Submits one update; its timestamp, or undefined when it was refused at once (answered, not applied, before submitLocal returned). */
+  #submit(update: ElementUpdate, index: number, outcomes: WriteOutcome[], done: () => void, nowMs: number): number | undefined {
+    const ts = this.#node.submitLocal(
+      update.key,
+      update.value,
+      (code, ts, detail) => {
+        if (code === 'applied') outcomes[index] = { code: 'applied', key: update.key, ts };
+        else {
+          const message = code === 'not_primary' ? `this node is the secondary; the primary is ${this.#options.peerUrl ?? 'unknown'}` : detail;
+          outcomes[index] = { code: OUTCOME_CODES.has(code) ? (code as 'stale') : 'rejected', key: update.key, message };
+        }
+        done();
+      },
+      nowMs,
+    );
+    const answeredAtOnce = outcomes[index];
+    return ts === 0 || (answeredAtOnce !== undefined && answeredAtOnce.code !== 'applied') ? undefined : ts;
   }
 
   sessionElements(session: string): ElementState[] {
@@ -126,6 +148,10 @@ export class LocalNode implements StateNode {
 
   currentTs(key: string): number {
     return this.#reader.currentTs(key);
+  }
+
+  elementTs(key: string): number | undefined {
+    return this.#reader.elementTs(key);
   }
 
   sessionIds(): Iterable<string> {

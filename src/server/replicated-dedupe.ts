@@ -1,25 +1,63 @@
-/** The idempotency window across failovers (DESIGN.md §4, issue 5): when a
- *  command with a client id has been applied, a marker element saying so is
- *  written through the replicated write path, so the secondary — the next
- *  primary — knows it too and answers a retry `duplicate` instead of running
- *  it again. Runs, joins of in-flight retries and quick answers stay with the
- *  in-memory window in front of it. It does not know commands or rules.
+/** The idempotency window across failovers (DESIGN.md §4, issue 5): a
+ *  command with a client id writes a marker element naming it through the
+ *  replicated write path, so the secondary — the next primary — knows it too
+ *  and answers a retry `duplicate` instead of running it again, but only when
+ *  the command's effect is in its store. Runs, joins of in-flight retries and
+ *  quick answers stay with the in-memory window in front of it. It does not
+ *  know commands or rules.
  *
  *  - Bounded by construction: markers live in `slots` fixed elements
  *    `d/{slot}`, the slot chosen by a hash of the dedupe key; a marker
- *    overwrites its slot (no deletes, so no tombstones to collect). A
- *    colliding newer command evicts an older marker early: a retry of the
- *    older one is then planned again against a state that already holds its
- *    effect, which for every conference command writes nothing or the same.
- *  - Written after the command's updates were applied, never before: a marker
- *    always means "done". A crash between the two leaves no marker, and the
- *    retry is planned again (the same reasoning).
+ *    overwrites its slot. A colliding newer command evicts an older marker
+ *    early: a retry of the older one is then planned again against a state
+ *    that already holds its effect, which for every conference command writes
+ *    nothing or the same.
+ *  - Written in the same turn as the command's updates, so it shares their
+ *    replicate frame: one round trip per command, not two. The marker may
+ *    thus reach a store before the updates it names (one waiting behind
+ *    another write to its element), or without them (the primary died
+ *    first). So it records each update as [key, ts], the ts the write path
+ *    gave it, and each node counts, from its change feed, the updates it has
+ *    not yet seen at their recorded ts or later. A retry is `duplicate` only
+ *    when that count is zero; otherwise the marker counts as absent and the
+ *    retry is planned again — what a crash between updates and marker meant
+ *    when the marker came after them.
+ *  - Reaching the recorded ts means the update applied: per element, updates
+ *    apply in timestamp order (W1), so a later write cannot overtake it, and a
+ *    failed one withdraws its marker (next bullet). That holds while the update
+ *    can still arrive, i.e. while this node keeps the role and epoch it had
+ *    when it learned the marker: after a failover, an update still missing is
+ *    lost, and a later write to its element must not stand in for it (the
+ *    marker is then broken for good).
+ *  - A command whose write failed (any update not applied) withdraws its
+ *    marker by overwriting the slot: a `stale` update leaves its element newer
+ *    than the recorded ts without its effect, and a later write would do the
+ *    same for one answered `unavailable`. The withdrawal is a second write, on
+ *    failures only, after which the command is answered; this node forgets the
+ *    marker at once even if that write fails.
+ *  - While a run of the key is in flight on this node its marker is not read:
+ *    the in-memory window joins the retry to that run.
+ *  - A command that succeeds without writing (a plan with no updates) gets
+ *    its marker alone, after it, as before (its own round trip, outside the
+ *    session's turn): nothing to wait for, so a retry is `duplicate` within
+ *    the ttl.
+ *  - The marker names the epoch it was written in. A node that learns it in
+ *    another epoch (the old primary, restarted, catching up after the
+ *    failover) trusts only elements at exactly their recorded ts: one still
+ *    missing is lost, and one past it may be a later write standing in for
+ *    a lost update.
+ *  - Residual case (docs/decisions/0022): a withdrawal that could not be
+ *    replicated (refused) leaves the marker on the peer, which then counts a
+ *    later write, in the same epoch, of the failed update's element as that
+ *    update; as does a peer that learns the marker after such a write and
+ *    before the withdrawal arrives (one round trip).
  *  - Markers older than `ttlMs` are ignored. */
 
 import { createHash } from 'node:crypto';
 import type { CommandResult } from './command-service.ts';
 import type { CommandDedupe, DedupeAnswer } from './dedupe.ts';
-import type { StateNode } from './state-node.ts';
+import type { ElementUpdate } from '../conference/model.ts';
+import type { AssignedTs, StateNode, WriteOptions } from './state-node.ts';
 
 /** The marker element key prefix: `d/{slot}` lies outside every session, so no subscriber sees it. */
 export const MARKER_PREFIX = 'd/';
@@ -35,22 +73,55 @@ interface Marker {
   readonly k: string;
   /** Hash of the command body: a retry must repeat it. */
   readonly f: string;
-  /** Wall-clock ms when the command was done. */
+  /** Wall-clock ms when the command was submitted. */
   readonly a: number;
+  /** The epoch of the primary that wrote it: only from that primary can the updates it names still arrive. */
+  readonly p: number | undefined;
+  /** The command's updates as [key, ts]: the ts the write path gave each, so a retry can see whether it applied. */
+  readonly e: readonly (readonly [string, number])[];
 }
+
+/** What a failed command leaves in its slot: not a marker, so every node drops the slot from its index. */
+const WITHDRAWN = { withdrawn: true } as const;
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-function isMarker(value: unknown): value is Marker {
-  const v = value as Marker | null;
-  return typeof v === 'object' && v !== null && typeof v.k === 'string' && typeof v.f === 'string' && typeof v.a === 'number';
+/** The marker a slot holds, or undefined. One without `e` was written by an earlier version after the command applied: nothing to check. */
+function parseMarker(value: unknown): Marker | undefined {
+  const v = value as Partial<Marker> | null;
+  if (typeof v !== 'object' || v === null || typeof v.k !== 'string' || typeof v.f !== 'string' || typeof v.a !== 'number') return undefined;
+  if (v.e === undefined) return { k: v.k, f: v.f, a: v.a, p: undefined, e: [] };
+  const valid = Array.isArray(v.e) && v.e.every((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'number');
+  if (!valid || (v.p !== undefined && typeof v.p !== 'number')) return undefined;
+  return { k: v.k, f: v.f, a: v.a, p: v.p, e: v.e };
+}
+
+/** A marker as this node knows it, with what it has seen of the updates the marker names. */
+interface Held {
+  readonly marker: Marker;
+  /** Entries of `marker.e` not yet seen here at their recorded timestamp or later. */
+  pending: number;
+  /** The node's role and epoch when it learned the marker (set while `pending` > 0). */
+  readonly era: string;
+  /** Never counts: an update it names can no longer arrive (the role or epoch changed first), or it was learned in another epoch than written without every element at exactly its ts. */
+  broken: boolean;
+}
+
+/** One update a held marker still waits for. */
+interface Waiting {
+  readonly held: Held;
+  readonly ts: number;
 }
 
 export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
   /** Markers by slot key, kept from the node's change feed (on every node, so a promoted one has them). */
-  readonly #markers = new Map<string, Marker>();
+  readonly #markers = new Map<string, Held>();
+  /** Element keys some held marker waits for. At most one entry per update a held marker names: bounded by `slots`. */
+  readonly #waiting = new Map<string, Waiting[]>();
+  /** Dedupe keys with a run in flight on this node: their marker may be ahead of their updates. */
+  readonly #running = new Set<string>();
   readonly #unsubscribe: () => void;
 
   constructor(
@@ -60,9 +131,8 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     readonly clock: { nowMs(): number },
   ) {
     this.#unsubscribe = node.onChange((change) => {
-      if (!change.key.startsWith(MARKER_PREFIX)) return;
-      if (isMarker(change.value)) this.#markers.set(change.key, change.value);
-      else this.#markers.delete(change.key);
+      if (change.key.startsWith(MARKER_PREFIX)) this.#learn(change.key, parseMarker(change.value));
+      else if (this.#waiting.size > 0) this.#seen(change.key, change.ts);
     });
   }
 
@@ -75,33 +145,143 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     return this.#markers.size;
   }
 
+  /** Updates that markers known here name and this node has not seen yet. */
+  get waitingCount(): number {
+    let count = 0;
+    for (const list of this.#waiting.values()) count += list.length;
+    return count;
+  }
+
   close(): void {
     this.#unsubscribe();
   }
 
-  async run(key: string, fingerprint: string, execute: () => Promise<CommandResult>, keep: (outcome: CommandResult) => boolean): Promise<DedupeAnswer<CommandResult>> {
+  /** A slot changed: forget what its previous marker waited for, and note which updates the new one names are not here yet. */
+  #learn(slot: string, marker: Marker | undefined): void {
+    const previous = this.#markers.get(slot);
+    if (previous !== undefined) this.#forget(previous);
+    if (marker === undefined) {
+      this.#markers.delete(slot);
+      return;
+    }
+    const missing: (readonly [string, number])[] = [];
+    let ahead = false;
+    for (const pair of marker.e) {
+      const heldTs = this.node.elementTs(pair[0]);
+      if (heldTs === undefined || heldTs < pair[1]) missing.push(pair);
+      else if (heldTs > pair[1]) ahead = true;
+    }
+    if (missing.length === 0 && !ahead) {
+      this.#markers.set(slot, { marker, pending: 0, era: '', broken: false });
+      return;
+    }
+    const { role, epoch } = this.node.status().info;
+    // Learned in another epoch than it was written in (a node catching up after a failover): a
+    // missing update can no longer arrive, and an element past its ts may be a later write
+    // standing in for a lost update. Only exact timestamps count then.
+    if (marker.p !== epoch) {
+      this.#markers.set(slot, { marker, pending: 0, era: '', broken: true });
+      return;
+    }
+    const held: Held = { marker, pending: missing.length, era: `${role}@${epoch}`, broken: false };
+    this.#markers.set(slot, held);
+    for (const [key, ts] of missing) {
+      const list = this.#waiting.get(key);
+      if (list === undefined) this.#waiting.set(key, [{ held, ts }]);
+      else list.push({ held, ts });
+    }
+  }
+
+  /**
+   * An element changed. Per element, updates apply in timestamp order (W1)
+   * and a failed one withdraws its marker, so reaching the recorded ts means
+   * the named update applied — as long as it could still arrive from the same
+   * source: after this node's role or epoch changed (a failover), the
+   * update a marker still waits for is lost, and a later write must not stand in for it.
+   */
+  #seen(key: string, ts: number): void {
+    const list = this.#waiting.get(key);
+    if (list === undefined) return;
+    const left = list.filter((waiting) => waiting.ts > ts);
+    if (left.length === list.length) return;
+    if (left.length === 0) this.#waiting.delete(key);
+    else this.#waiting.set(key, left);
+    let era: string | undefined;
+    for (const { held, ts: recordedTs } of list) {
+      if (recordedTs > ts) continue;
+      if (era === undefined) {
+        const { role, epoch } = this.node.status().info;
+        era = `${role}@${epoch}`;
+      }
+      if (held.era === era) held.pending--;
+      else if (!held.broken) {
+        held.broken = true;
+        this.#forget(held);
+      }
+    }
+  }
+
+  /** Removes what `held` waits for from the index. */
+  #forget(held: Held): void {
+    if (held.pending === 0) return;
+    for (const [key] of held.marker.e) {
+      const list = this.#waiting.get(key);
+      if (list === undefined) continue;
+      const left = list.filter((waiting) => waiting.held !== held);
+      if (left.length === 0) this.#waiting.delete(key);
+      else if (left.length !== list.length) this.#waiting.set(key, left);
+    }
+  }
+
+  async run(key: string, fingerprint: string, execute: (writeOptions: WriteOptions) => Promise<CommandResult>, keep: (outcome: CommandResult) => boolean): Promise<DedupeAnswer<CommandResult>> {
     const keyDigest = digest(key);
     const keyHash = keyDigest.toString('base64url', 4, 20);
     const slot = `${MARKER_PREFIX}${keyDigest.readUInt32BE(0) % this.options.slots}`;
     const fingerprintHash = digest(fingerprint).toString('base64url', 0, 16);
-    const marker = this.#markers.get(slot);
-    if (marker !== undefined && marker.k === keyHash && this.clock.nowMs() - marker.a <= this.options.ttlMs) {
-      if (marker.f !== fingerprintHash) return { kind: 'conflict' };
-      return { kind: 'duplicate', outcome: { ok: true, duplicate: false } };
+    const held = this.#running.has(key) ? undefined : this.#markers.get(slot);
+    if (held !== undefined && held.marker.k === keyHash && this.clock.nowMs() - held.marker.a <= this.options.ttlMs) {
+      if (held.marker.f !== fingerprintHash) return { kind: 'conflict' };
+      if (held.pending === 0 && !held.broken) return { kind: 'duplicate', outcome: { ok: true, duplicate: false } };
+      // Some update it names is not in this store (yet, or ever): as if there were no marker, the command is planned again.
     }
-    return this.local.run(
-      key,
-      fingerprint,
-      async () => {
-        const outcome = await execute();
-        if (outcome.ok) {
-          // Best effort: without the marker a retry on the other node is planned again, which is safe.
-          const value: Marker = { k: keyHash, f: fingerprintHash, a: this.clock.nowMs() };
-          await this.node.write([{ key: slot, value: { ...value } }]);
-        }
-        return outcome;
-      },
-      keep,
-    );
+    return this.local.run(key, fingerprint, () => this.#executeMarked(key, slot, keyHash, fingerprintHash, execute), keep);
+  }
+
+  /** Runs the command with its marker submitted in the same turn as its updates; withdraws the marker if the command failed. */
+  async #executeMarked(key: string, slot: string, keyHash: string, fingerprintHash: string, execute: (writeOptions: WriteOptions) => Promise<CommandResult>): Promise<CommandResult> {
+    let submitted = false;
+    const marker = (assigned: readonly AssignedTs[]): ElementUpdate => {
+      submitted = true;
+      const value = { k: keyHash, f: fingerprintHash, a: this.clock.nowMs(), p: this.node.status().info.epoch, e: assigned.map((u) => [u.key, u.ts]) };
+      return { key: slot, value };
+    };
+    this.#running.add(key);
+    try {
+      const outcome = await execute({ marker });
+      if (!outcome.ok && submitted) await this.#withdraw(slot, keyHash);
+      // Done without writing (a plan with no updates): the marker goes alone, after it, as it always did. Best effort.
+      if (outcome.ok && !submitted) await this.node.write([marker([])]);
+      return outcome;
+    } catch (error) {
+      if (submitted) await this.#withdraw(slot, keyHash);
+      throw error;
+    } finally {
+      this.#running.delete(key);
+    }
+  }
+
+  /**
+   * Overwrites the slot if it still holds this key's marker (not a colliding
+   * newer command's). Best effort: this node forgets the marker at once; a
+   * peer that keeps it (the withdrawal was refused) still waits for the
+   * updates that failed, and only a later write to their element, then a
+   * failover, could make it answer `duplicate` (a residual case).
+   */
+  async #withdraw(slot: string, keyHash: string): Promise<void> {
+    const held = this.#markers.get(slot);
+    if (held?.marker.k !== keyHash) return;
+    this.#forget(held);
+    this.#markers.delete(slot);
+    await this.node.write([{ key: slot, value: { ...WITHDRAWN } }]);
   }
 }

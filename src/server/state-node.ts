@@ -53,6 +53,24 @@ export function readRefusal(status: NodeStatus): Refusal | undefined {
   return refusal('unavailable', `this node (${nodeId}, ${role}) ${why}; read from the primary or retry shortly`, status.info.primaryUrl);
 }
 
+/** The timestamp the write path gave one submitted update: its ts if and when it is applied. */
+export interface AssignedTs {
+  readonly key: string;
+  readonly ts: number;
+}
+
+export interface WriteOptions {
+  /**
+   * Builds one more update from the timestamps the write path gave `updates`,
+   * called synchronously once all of them were submitted; the update it
+   * returns is submitted in the same turn, so it shares their replicate frame
+   * (an idempotency marker naming them: replicated-dedupe.ts). Not called
+   * when any of `updates` was refused at once (no timestamp: rejected,
+   * unavailable, queue_full, stale, not_primary).
+   */
+  readonly marker?: (assigned: readonly AssignedTs[]) => ElementUpdate;
+}
+
 /** An applied change, in apply order. */
 export interface Change extends ElementState {
   readonly session: string | undefined;
@@ -64,9 +82,11 @@ export interface StateNode {
    * Submits each update through the write gate (they are independent: no
    * atomicity across keys) with a fresh timestamp; resolves once every one is
    * answered, outcomes in the order given. Never rejects; on a secondary every
-   * outcome is `not_primary`.
+   * outcome is `not_primary`. With `options.marker`, the marker update it
+   * built is submitted after them in the same turn, and its outcome, when it
+   * was submitted, follows theirs as the last one.
    */
-  write(updates: readonly ElementUpdate[]): Promise<WriteOutcome[]>;
+  write(updates: readonly ElementUpdate[], options?: WriteOptions): Promise<WriteOutcome[]>;
   /** The live (not deleted) elements of a session. */
   sessionElements(session: string): ElementState[];
   /**
@@ -76,6 +96,12 @@ export interface StateNode {
    * or before it. What a resume bridge dates a deletion with.
    */
   currentTs(key: string): number;
+  /**
+   * The timestamp of the element held at `key` (a tombstone's included), or
+   * undefined when none is held — unlike `currentTs`, never a collected
+   * tombstone's, which says nothing of this key.
+   */
+  elementTs(key: string): number | undefined;
   sessionIds(): Iterable<string>;
   /** Calls `listener` after every change this node applies (own writes, replication, repair). Returns an unsubscribe function. */
   onChange(listener: (change: Change) => void): () => void;
@@ -105,6 +131,10 @@ export class StoreReader {
 
   currentTs(key: string): number {
     return this.store.currentTs(key);
+  }
+
+  elementTs(key: string): number | undefined {
+    return this.store.get(key)?.ts;
   }
 
   sessionIds(): Iterable<string> {
@@ -169,33 +199,42 @@ export class MemoryStateNode implements StateNode {
     };
   }
 
-  write(updates: readonly ElementUpdate[]): Promise<WriteOutcome[]> {
+  write(updates: readonly ElementUpdate[], options: WriteOptions = {}): Promise<WriteOutcome[]> {
     if (this.info.role !== 'primary') {
       return Promise.resolve(updates.map((u) => ({ code: 'not_primary' as const, key: u.key, message: 'this node is a secondary' })));
     }
+    const marker = options.marker;
+    if (updates.length === 0 && marker === undefined) return Promise.resolve([]);
     return new Promise((resolve) => {
-      const batch: MemoryBatch = { outcomes: new Array<WriteOutcome>(updates.length), remaining: updates.length, resolve };
-      if (updates.length === 0) resolve([]);
+      // One extra count for the submission itself, released at the end: answers given at once cannot resolve it early.
+      const batch: MemoryBatch = { outcomes: new Array<WriteOutcome>(updates.length), remaining: updates.length + 1, resolve };
+      const assigned: AssignedTs[] = [];
+      let refusedAtOnce = false;
       updates.forEach((update, index) => {
-        const size = update.value === null ? 0 : checkValue(update.value);
-        if (typeof size !== 'number') {
-          this.#settle(batch, index, { code: 'rejected', key: update.key, message: size.message });
-          return;
-        }
-        const request: MemoryRequest = {
-          key: update.key,
-          value: update.value,
-          deleted: update.value === null,
-          ts: this.clock.now(),
-          seq: 0,
-          answer: undefined,
-          index,
-          batch,
-        };
-        this.gate.submit(request);
+        const ts = this.#submit(batch, index, update);
+        if (ts === undefined) refusedAtOnce = true;
+        else assigned.push({ key: update.key, ts });
       });
+      if (marker !== undefined && !refusedAtOnce) {
+        batch.remaining++;
+        this.#submit(batch, updates.length, marker(assigned));
+      }
       this.#pump();
+      this.#settle(batch, -1, undefined);
     });
+  }
+
+  /** Submits one update to the gate; its timestamp, or undefined when it was refused at once. */
+  #submit(batch: MemoryBatch, index: number, update: ElementUpdate): number | undefined {
+    const size = update.value === null ? 0 : checkValue(update.value);
+    if (typeof size !== 'number') {
+      this.#settle(batch, index, { code: 'rejected', key: update.key, message: size.message });
+      return undefined;
+    }
+    const request: MemoryRequest = { key: update.key, value: update.value, deleted: update.value === null, ts: this.clock.now(), seq: 0, answer: undefined, index, batch };
+    this.gate.submit(request);
+    // The gate answers stale or queue_full at once; that answer comes out in #pump.
+    return request.answer === undefined || request.answer.code === 'applied' ? request.ts : undefined;
   }
 
   /** Completes every unit held while `holdReplication` was set. */
@@ -211,6 +250,10 @@ export class MemoryStateNode implements StateNode {
 
   currentTs(key: string): number {
     return this.reader.currentTs(key);
+  }
+
+  elementTs(key: string): number | undefined {
+    return this.reader.elementTs(key);
   }
 
   sessionIds(): Iterable<string> {
@@ -237,8 +280,9 @@ export class MemoryStateNode implements StateNode {
     }
   }
 
-  #settle(batch: MemoryBatch, index: number, outcome: WriteOutcome): void {
-    batch.outcomes[index] = outcome;
+  /** Records one outcome (none for index -1: the end of the submission) and resolves the batch after the last. */
+  #settle(batch: MemoryBatch, index: number, outcome: WriteOutcome | undefined): void {
+    if (outcome !== undefined) batch.outcomes[index] = outcome;
     if (--batch.remaining === 0) batch.resolve(batch.outcomes);
   }
 }

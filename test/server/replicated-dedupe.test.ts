@@ -1,14 +1,24 @@
 /** The replicated idempotency window: a command applied on the primary is
  *  known as done on the secondary (the next primary after a failover), from
- *  the marker element replicated with the write path. Driven over the
- *  in-memory pair harness with LocalNodes on both sides. */
+ *  the marker element written in the same turn as the command's updates — and
+ *  only once those updates are in the store that answers. Driven over the
+ *  in-memory pair harness with LocalNodes on both sides, over MemoryStateNode,
+ *  and over a two-node simulation with crashes for the property. */
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CommandResult } from '../../src/server/command-service.ts';
+import { planCommand } from '../../src/conference/commands.ts';
+import type { Actor, ElementUpdate } from '../../src/conference/model.ts';
+import { type CommandResult, CommandService } from '../../src/server/command-service.ts';
+import { SessionIndex } from '../../src/server/session-index.ts';
 import { MemoryCommandDedupe } from '../../src/server/dedupe.ts';
 import { MARKER_PREFIX, ReplicatedCommandDedupe } from '../../src/server/replicated-dedupe.ts';
+import { type Change, MemoryStateNode, type NodeStatus, type StateNode, type WriteOptions, type WriteOutcome } from '../../src/server/state-node.ts';
+import { refusal } from '../../src/server/errors.ts';
 import { pairLocalNodes } from '../support/local-nodes.ts';
 import { Pair } from '../support/pair-harness.ts';
+import { FrameDecoder, decodeBody } from '../../src/replication/messages.ts';
+import { propertyOptions } from '../support/property.ts';
 
 /** Runs `promise` while the pair moves frames, like the event loop would. */
 async function settle<T>(pair: Pair, promise: Promise<T>): Promise<T> {
@@ -21,6 +31,43 @@ async function settle<T>(pair: Pair, promise: Promise<T>): Promise<T> {
 
 const OK: CommandResult = { ok: true, duplicate: false };
 const keep = (r: CommandResult): boolean => r.ok;
+const HAND = 's/s1/hand/alice';
+
+/** What CommandService does with the dedupe's write options: its updates and the marker in one write; ok when every update applied. */
+function writing(node: StateNode, updates: readonly ElementUpdate[], runs: { count: number }) {
+  return async (writeOptions: WriteOptions): Promise<CommandResult> => {
+    runs.count++;
+    if (node.status().info.role !== 'primary') return { ok: false, duplicate: false, error: refusal('not_primary', 'secondary') };
+    const outcomes = (await node.write(updates, writeOptions)).slice(0, updates.length);
+    const failed = outcomes.filter((o) => o.code !== 'applied');
+    if (failed.length === 0) return OK;
+    return { ok: false, duplicate: false, error: refusal('stale', failed[0]!.code), failed: failed.map((f) => ({ key: f.key, code: f.code })) };
+  };
+}
+
+function dedupeOn(node: StateNode, clock: { nowMs(): number }, entriesMax = 100): ReplicatedCommandDedupe {
+  return new ReplicatedCommandDedupe(new MemoryCommandDedupe({ entriesMax, ttlMs: 60_000 }, clock), node, { slots: 1024, ttlMs: 60_000 }, clock);
+}
+
+/** Replicate frames the primary sends, as lists of the keys each carries. */
+function recordReplicateFrames(pair: Pair): string[][] {
+  const frames: string[][] = [];
+  const decoder = new FrameDecoder(pair.limits.frameBytesMax);
+  const poll = pair.primary.pollTransmit.bind(pair.primary);
+  pair.primary.pollTransmit = () => {
+    const out = poll();
+    if (out?.kind === 'send') {
+      const bodies = decoder.push(out.bytes);
+      if (!Array.isArray(bodies)) throw bodies;
+      for (const body of bodies) {
+        const message = decodeBody(body);
+        if (message.type === 'replicate') frames.push(message.elements.map((e) => e.key));
+      }
+    }
+    return out;
+  };
+  return frames;
+}
 
 describe('replicated dedupe', () => {
   it('replicated dedupe: a command done on the primary is a duplicate on the secondary, without running again', async () => {
@@ -28,25 +75,131 @@ describe('replicated dedupe', () => {
     pair.run();
     const { primary, secondary } = pairLocalNodes(pair);
     const clock = { nowMs: () => 1_000_000 };
-    const onPrimary = new ReplicatedCommandDedupe(new MemoryCommandDedupe({ entriesMax: 100, ttlMs: 60_000 }, clock), primary, { slots: 1024, ttlMs: 60_000 }, clock);
-    const onSecondary = new ReplicatedCommandDedupe(new MemoryCommandDedupe({ entriesMax: 100, ttlMs: 60_000 }, clock), secondary, { slots: 1024, ttlMs: 60_000 }, clock);
-    let runs = 0;
-    const execute = async (): Promise<CommandResult> => {
-      runs++;
-      return OK;
-    };
-    const first = await settle(pair, onPrimary.run('s1\u0000participant:alice\u0000cmd-1', '{"type":"raise_hand"}', execute, keep));
+    const onPrimary = dedupeOn(primary, clock);
+    const onSecondary = dedupeOn(secondary, clock);
+    const runs = { count: 0 };
+    const first = await settle(pair, onPrimary.run('s1\u0000participant:alice\u0000cmd-1', '{"type":"raise_hand"}', writing(primary, [{ key: HAND, value: { raisedAtMs: 1 } }], runs), keep));
     expect(first).toEqual({ kind: 'first', outcome: OK });
     expect(onSecondary.markerCount).toBe(1);
+    expect(onSecondary.waitingCount).toBe(0);
     expect([...pair.secondaryStore.entries()].some((e) => e.key.startsWith(MARKER_PREFIX))).toBe(true);
-    const retry = await onSecondary.run('s1\u0000participant:alice\u0000cmd-1', '{"type":"raise_hand"}', execute, keep);
+    const retry = await onSecondary.run('s1\u0000participant:alice\u0000cmd-1', '{"type":"raise_hand"}', writing(secondary, [], runs), keep);
     expect(retry).toEqual({ kind: 'duplicate', outcome: OK });
-    expect(runs).toBe(1);
-    const conflict = await onSecondary.run('s1\u0000participant:alice\u0000cmd-1', '{"type":"lower_hand"}', execute, keep);
+    expect(runs.count).toBe(1);
+    const conflict = await onSecondary.run('s1\u0000participant:alice\u0000cmd-1', '{"type":"lower_hand"}', writing(secondary, [], runs), keep);
     expect(conflict).toEqual({ kind: 'conflict' });
   });
 
-  it('replicated dedupe: the marker answers after the in-memory window forgot; failures leave none; markers expire after ttlMs', async () => {
+  it('replicated dedupe: the marker travels in the same replicate frame as the command updates, one write and one round trip', async () => {
+    const pair = new Pair({ seed: 14 });
+    pair.run();
+    const { primary } = pairLocalNodes(pair);
+    const frames = recordReplicateFrames(pair);
+    let writes = 0;
+    const counted: StateNode = {
+      status: () => primary.status(),
+      write: (updates, options) => (writes++, primary.write(updates, options)),
+      sessionElements: (session) => primary.sessionElements(session),
+      currentTs: (key) => primary.currentTs(key),
+      elementTs: (key) => primary.elementTs(key),
+      sessionIds: () => primary.sessionIds(),
+      onChange: (listener) => primary.onChange(listener),
+    };
+    const dedupe = dedupeOn(counted, { nowMs: () => 1_000_000 });
+    const updates = [{ key: HAND, value: { raisedAtMs: 1 } }, { key: 's/s1/p/alice', value: { name: 'Alice' } }];
+    const answer = await settle(pair, dedupe.run('k-one-turn', 'f', writing(counted, updates, { count: 0 }), keep));
+    expect(answer).toEqual({ kind: 'first', outcome: OK });
+    expect(writes).toBe(1);
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.slice(0, 2)).toEqual([HAND, 's/s1/p/alice']);
+    expect(frames[0]![2]!.startsWith(MARKER_PREFIX)).toBe(true);
+  });
+
+  it('replicated dedupe: CommandService writes a command with an id as one write, its updates and marker together, and answers its retry duplicate', async () => {
+    const memory = new MemoryStateNode();
+    const writes: number[] = [];
+    const node: StateNode = {
+      status: () => memory.status(),
+      write: (updates, options) => (writes.push(updates.length), memory.write(updates, options)),
+      sessionElements: (session) => memory.sessionElements(session),
+      currentTs: (key) => memory.currentTs(key),
+      elementTs: (key) => memory.elementTs(key),
+      sessionIds: () => memory.sessionIds(),
+      onChange: (listener) => memory.onChange(listener),
+    };
+    const clock = { nowMs: () => 1_800_000_000_000 };
+    const dedupe = dedupeOn(node, clock, 1);
+    const service = new CommandService(node, planCommand, dedupe, new SessionIndex(memory), { sessionsMax: 10, mirrorsMax: 10, sessionQueueLengthMax: 10 }, clock);
+    const admin: Actor = { kind: 'service', id: 'admin', tokenRole: 'host' };
+    const alice: Actor = { kind: 'participant', id: 'alice', tokenRole: 'participant' };
+    expect((await service.execute({ session: 's1', actor: admin, requestId: undefined, command: { type: 'create', settings: { lobby: false } } })).ok).toBe(true);
+    writes.length = 0;
+    expect(await service.execute({ session: 's1', actor: alice, requestId: 'join-1', command: { type: 'join', name: 'Alice' } })).toEqual({ ok: true, duplicate: false });
+    expect(writes).toHaveLength(1);
+    expect(dedupe.markerCount).toBe(1);
+    const marker = [...memory.store.entries()].find((e) => e.key.startsWith(MARKER_PREFIX))!;
+    const recorded = (marker.value as { e: [string, number][] }).e;
+    expect(recorded.length).toBeGreaterThan(0);
+    for (const [key, ts] of recorded) expect(memory.elementTs(key)).toBe(ts);
+    // The in-memory window (one entry) forgets it; the marker answers.
+    await service.execute({ session: 's1', actor: alice, requestId: 'hand-1', command: { type: 'raise_hand' } });
+    expect(await service.execute({ session: 's1', actor: alice, requestId: 'join-1', command: { type: 'join', name: 'Alice' } })).toEqual({ ok: true, duplicate: true });
+    expect(writes).toHaveLength(2);
+    service.close();
+  });
+
+  it('replicated dedupe: a marker that reached the secondary before the update it names is not a duplicate until that update arrives', async () => {
+    const pair = new Pair({ seed: 13 });
+    pair.run();
+    const { primary, secondary } = pairLocalNodes(pair);
+    const clock = { nowMs: () => 1_000_000 };
+    const onPrimary = dedupeOn(primary, clock);
+    const onSecondary = dedupeOn(secondary, clock);
+    const client = pair.connectClient('c');
+    pair.run();
+    // A write of the element is in flight: the command's update waits behind it in the write gate, its marker does not.
+    pair.update(client, HAND, { raisedAtMs: 0 });
+    pair.run(1);
+    const runs = { count: 0 };
+    const first = onPrimary.run('k-behind', 'f', writing(primary, [{ key: HAND, value: { raisedAtMs: 1 } }], runs), keep);
+    while (![...pair.secondaryStore.entries()].some((e) => e.key.startsWith(MARKER_PREFIX))) pair.run(1);
+    // The primary could die now: the secondary holds the marker and not the update.
+    expect(onSecondary.markerCount).toBe(1);
+    expect(onSecondary.waitingCount).toBe(1);
+    const secondaryRuns = { count: 0 };
+    const early = await onSecondary.run('k-behind', 'f', writing(secondary, [], secondaryRuns), keep);
+    expect(early.kind).toBe('first'); // planned again (here: refused, the node is the secondary)
+    expect(secondaryRuns.count).toBe(1);
+    // It lives on: the update follows, at the same epoch, and the retry on the secondary is now a duplicate.
+    expect(await settle(pair, first)).toEqual({ kind: 'first', outcome: OK });
+    expect(onSecondary.waitingCount).toBe(0);
+    expect(await onSecondary.run('k-behind', 'f', writing(secondary, [], secondaryRuns), keep)).toEqual({ kind: 'duplicate', outcome: OK });
+    expect(secondaryRuns.count).toBe(1);
+    expect(runs.count).toBe(1);
+  });
+
+  it('replicated dedupe: a command whose update was refused stale withdraws its marker, so its retry runs again on either node', async () => {
+    const world = new World();
+    const clock = { nowMs: () => 1_000_000 };
+    const [a, b] = world.nodes;
+    const onA = dedupeOn(a, clock, 1);
+    const onB = dedupeOn(b, clock);
+    const updates = [{ key: 'e0', value: 1 }, { key: 'e1', value: 1 }];
+    const runs = { count: 0 };
+    world.fates = { updates: ['applied', 'stale'], marker: 'replicated' };
+    const first = await onA.run('k-stale', 'f', writing(a, updates, runs), keep);
+    expect(first.kind === 'first' && first.outcome.ok).toBe(false);
+    // e1 is past the recorded ts (a caller's newer write) without the command's effect: only the withdrawal tells.
+    expect(onA.markerCount).toBe(0);
+    expect(onB.markerCount).toBe(0);
+    expect((await onA.run('k-stale', 'f', writing(a, updates, runs), keep)).kind).toBe('first');
+    expect(runs.count).toBe(2);
+    // The second run applied: now both nodes answer duplicate.
+    expect(await onB.run('k-stale', 'f', writing(b, updates, runs), keep)).toEqual({ kind: 'duplicate', outcome: OK });
+    expect(runs.count).toBe(2);
+  });
+
+  it('replicated dedupe: the marker answers after the in-memory window forgot; refusals leave none; markers expire after ttlMs', async () => {
     const pair = new Pair({ seed: 12 });
     pair.run();
     const { primary } = pairLocalNodes(pair);
@@ -56,18 +209,314 @@ describe('replicated dedupe', () => {
     const failed: CommandResult = { ok: false, duplicate: false, error: { code: 'forbidden', status: 403, message: 'no' } as never };
     await settle(pair, dedupe.run('k-fail', 'f', async () => failed, () => false));
     expect(dedupe.markerCount).toBe(0);
-    let runs = 0;
-    const execute = async (): Promise<CommandResult> => (runs++, OK);
+    // An update refused at once (an invalid value) has no timestamp: no marker is submitted.
+    const refused = await settle(pair, dedupe.run('k-refused', 'f', writing(primary, [{ key: HAND, value: { big: 'x'.repeat(20_000) } }], { count: 0 }), keep));
+    expect(refused.kind === 'first' && refused.outcome.ok).toBe(false);
+    expect(dedupe.markerCount).toBe(0);
+    const runs = { count: 0 };
+    const execute = writing(primary, [{ key: HAND, value: { raisedAtMs: 2 } }], runs);
     await settle(pair, dedupe.run('k-1', 'f', execute, keep));
     // The in-memory window holds one entry only: k-2 pushes k-1 out, so what answers next is the marker.
     await settle(pair, dedupe.run('k-2', 'f', execute, keep));
     nowMs += 100;
     expect(await settle(pair, dedupe.run('k-1', 'f', execute, keep))).toEqual({ kind: 'duplicate', outcome: OK });
     expect((await settle(pair, dedupe.run('k-3', 'f', execute, keep))).kind).toBe('first');
-    expect(runs).toBe(3);
+    expect(runs.count).toBe(3);
+    // A later write to the same element does not undo it: the command's update applied first (W1).
+    await settle(pair, dedupe.run('k-4', 'f', writing(primary, [{ key: HAND, value: null }], runs), keep));
+    expect(await settle(pair, dedupe.run('k-1', 'f', execute, keep))).toEqual({ kind: 'duplicate', outcome: OK });
+    expect(await settle(pair, dedupe.run('k-1', 'other', execute, keep))).toEqual({ kind: 'conflict' });
     nowMs += 61_000;
     const afterTtl = await settle(pair, dedupe.run('k-1', 'f', execute, keep));
     expect(afterTtl.kind).toBe('first');
-    expect(runs).toBe(4);
+    expect(runs.count).toBe(5);
+  });
+
+  it('replicated dedupe: a command done without writing gets its marker alone, after it, and its retry is a duplicate', async () => {
+    const node = new MemoryStateNode();
+    const clock = { nowMs: () => 1_000_000 };
+    const dedupe = dedupeOn(node, clock, 1);
+    let writes = 0;
+    node.onChange(() => writes++);
+    let runs = 0;
+    // As CommandService does with a plan of no updates: ok at once, the write options unused.
+    const noop = async (): Promise<CommandResult> => (runs++, OK);
+    expect(await dedupe.run('k-noop', 'f', noop, keep)).toEqual({ kind: 'first', outcome: OK });
+    expect(dedupe.markerCount).toBe(1);
+    expect(writes).toBe(1);
+    await dedupe.run('k-other', 'f', writing(node, [{ key: HAND, value: { raisedAtMs: 1 } }], { count: 0 }), keep);
+    expect(await dedupe.run('k-noop', 'f', noop, keep)).toEqual({ kind: 'duplicate', outcome: OK });
+    expect(runs).toBe(1);
+    // An empty write with the marker option submits the marker alone too.
+    expect(await dedupe.run('k-empty', 'f', writing(node, [], { count: 0 }), keep)).toEqual({ kind: 'first', outcome: OK });
+    expect(dedupe.markerCount).toBe(3);
+  });
+
+  it('replicated dedupe: while a run is in flight its marker is not read; a retry joins the run', async () => {
+    const node = new MemoryStateNode();
+    node.holdReplication = true;
+    const dedupe = dedupeOn(node, { nowMs: () => 1_000_000 });
+    const runs = { count: 0 };
+    const execute = writing(node, [{ key: HAND, value: { raisedAtMs: 1 } }], runs);
+    const first = dedupe.run('k-join', 'f', execute, keep);
+    const retry = dedupe.run('k-join', 'f', execute, keep);
+    node.releaseReplication();
+    expect(await first).toEqual({ kind: 'first', outcome: OK });
+    expect(await retry).toEqual({ kind: 'duplicate', outcome: OK });
+    expect(runs.count).toBe(1);
+  });
+
+  it('replicated dedupe: after a failover that lost the update, a later write to its element does not make the retry a duplicate, on either node', async () => {
+    const world = new World();
+    const clock = { nowMs: () => 1_000_000 };
+    const [a, b] = world.nodes;
+    const onB = dedupeOn(b, clock);
+    world.fates = { updates: ['applied', 'lost'], marker: 'replicated' };
+    void dedupeOn(a, clock).run('k-lost', 'f', writing(a, [{ key: 'e0', value: 1 }, { key: 'e1', value: 1 }], { count: 0 }), keep);
+    expect(world.crashed).toBe(true);
+    expect(onB.waitingCount).toBe(1);
+    world.writeElsewhere('e1');
+    // The old primary restarts and catches up: it learns the marker (epoch 1) at epoch 2, with e1 already past its ts.
+    let onA: ReplicatedCommandDedupe | undefined;
+    world.restart(false, (node) => (onA = dedupeOn(node, clock)));
+    expect(onA!.markerCount).toBe(1);
+    const runs = { count: 0 };
+    expect((await onA!.run('k-lost', 'f', writing(a, [], runs), keep)).kind).toBe('first');
+    expect((await onB.run('k-lost', 'f', writing(b, [{ key: 'e0', value: 1 }, { key: 'e1', value: 1 }], runs), keep)).kind).toBe('first');
+    expect(runs.count).toBe(2);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// A two-node simulation for the property: one store per node, writes that
+// apply, are refused stale (a caller's newer write got there first), or are
+// lost when the primary dies mid-write (the secondary keeps what reached it,
+// is promoted at epoch + 1 and serves alone until the dead node restarts
+// empty and catches up from a snapshot). Timestamps are a shared counter, as
+// HLCs that observe every replicated ts are.
+
+type Fate = 'applied' | 'stale' | 'lost';
+
+interface Fates {
+  readonly updates: readonly Fate[];
+  /** Whether the marker reached the secondary when the primary died. */
+  readonly marker: 'replicated' | 'lost';
+}
+
+class SimNode implements StateNode {
+  readonly store = new Map<string, { ts: number; value: unknown }>();
+  readonly #listeners = new Set<(change: Change) => void>();
+  role: 'primary' | 'secondary';
+  epoch = 1;
+  alive = true;
+
+  constructor(
+    readonly world: World,
+    readonly nodeId: number,
+    role: 'primary' | 'secondary',
+  ) {
+    this.role = role;
+  }
+
+  status(): NodeStatus {
+    return { info: { nodeId: this.nodeId, role: this.role, epoch: this.epoch, primaryUrl: null } } as NodeStatus;
+  }
+
+  write(updates: readonly ElementUpdate[], options: WriteOptions = {}): Promise<WriteOutcome[]> {
+    return this.world.write(this, updates, options);
+  }
+
+  apply(key: string, ts: number, value: unknown): void {
+    if ((this.store.get(key)?.ts ?? 0) >= ts) return;
+    this.store.set(key, { ts, value });
+    for (const listener of this.#listeners) listener({ key, ts, value: value as never, session: undefined });
+  }
+
+  sessionElements(): [] {
+    return [];
+  }
+
+  currentTs(key: string): number {
+    return this.store.get(key)?.ts ?? 0;
+  }
+
+  elementTs(key: string): number | undefined {
+    return this.store.get(key)?.ts;
+  }
+
+  sessionIds(): string[] {
+    return [];
+  }
+
+  onChange(listener: (change: Change) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
+
+class World {
+  readonly nodes: [SimNode, SimNode];
+  /** Fates of the next command write (one with a marker); consumed by it. */
+  fates: Fates | undefined;
+  crashed = false;
+  #ts = 0;
+  /** Every command update submitted, and whether it applied: `${key}@${ts}`. */
+  readonly applied = new Set<string>();
+
+  constructor() {
+    this.nodes = [new SimNode(this, 1, 'primary'), new SimNode(this, 2, 'secondary')];
+  }
+
+  get primary(): SimNode {
+    return this.nodes.find((n) => n.alive && n.role === 'primary')!;
+  }
+
+  #live(): SimNode[] {
+    return this.nodes.filter((n) => n.alive);
+  }
+
+  #applyEverywhere(key: string, ts: number, value: unknown): void {
+    // Replicate, then apply: the secondary first (W3).
+    const live = this.#live();
+    for (const node of [...live.filter((n) => n.role === 'secondary'), ...live.filter((n) => n.role === 'primary')]) node.apply(key, ts, value);
+  }
+
+  /**
+   * The dead node comes back empty as the secondary (`attach` gives it its new
+   * dedupe) and catches up from a snapshot of the primary, in either order.
+   */
+  restart(reverse: boolean, attach: (node: SimNode) => void): void {
+    const dead = this.nodes.find((n) => !n.alive);
+    if (dead === undefined) return;
+    const primary = this.primary;
+    dead.store.clear();
+    dead.alive = true;
+    dead.role = 'secondary';
+    dead.epoch = primary.epoch;
+    attach(dead);
+    const snapshot = [...primary.store];
+    if (reverse) snapshot.reverse();
+    for (const [key, { ts, value }] of snapshot) dead.apply(key, ts, value);
+  }
+
+  /** A write of `key` by someone else (a command without an id) on the primary. */
+  writeElsewhere(key: string): void {
+    this.#applyEverywhere(key, (this.#ts += 10), 'elsewhere');
+  }
+
+  write(node: SimNode, updates: readonly ElementUpdate[], options: WriteOptions): Promise<WriteOutcome[]> {
+    if (!node.alive || node.role !== 'primary') return Promise.resolve(updates.map((u) => ({ code: 'not_primary' as const, key: u.key, message: 'secondary' })));
+    const stamped = updates.map((u) => ({ ...u, ts: (this.#ts += 10) }));
+    const marker = options.marker?.(stamped.map((u) => ({ key: u.key, ts: u.ts })));
+    const markerTs = (this.#ts += 10);
+    const fates = marker === undefined ? undefined : this.fates;
+    this.fates = undefined;
+    const secondary = this.#live().find((n) => n !== node);
+    if (fates !== undefined && secondary !== undefined && fates.updates.includes('lost')) {
+      // The primary dies mid-write: the secondary keeps what reached it and takes over; nobody is answered.
+      if (marker !== undefined && fates.marker === 'replicated') secondary.apply(marker.key, markerTs, marker.value);
+      stamped.forEach((u, i) => {
+        if ((fates.updates[i] ?? 'applied') !== 'applied') return;
+        secondary.apply(u.key, u.ts, u.value);
+        this.applied.add(`${u.key}@${u.ts}`);
+      });
+      node.alive = false;
+      secondary.role = 'primary';
+      secondary.epoch++;
+      this.crashed = true;
+      return new Promise(() => undefined);
+    }
+    const outcomes: WriteOutcome[] = stamped.map((u, i) => {
+      const fate = fates?.updates[i] ?? 'applied';
+      if (fate === 'applied') {
+        this.#applyEverywhere(u.key, u.ts, u.value);
+        this.applied.add(`${u.key}@${u.ts}`);
+        return { code: 'applied', key: u.key, ts: u.ts };
+      }
+      if (fate === 'stale') {
+        // A caller's write with its own, newer timestamp got there first.
+        this.#applyEverywhere(u.key, u.ts + 5, 'caller');
+        return { code: 'stale', key: u.key, message: 'stale' };
+      }
+      return { code: 'unavailable', key: u.key, message: 'no secondary' };
+    });
+    if (marker !== undefined) {
+      this.#applyEverywhere(marker.key, markerTs, marker.value);
+      outcomes.push({ code: 'applied', key: marker.key, ts: markerTs });
+    }
+    return Promise.resolve(outcomes);
+  }
+}
+
+const ELEMENTS = ['e0', 'e1', 'e2'];
+
+const opArbitrary = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('command' as const),
+      id: fc.nat(3),
+      body: fc.nat(1),
+      at: fc.nat(1),
+      fates: fc.array(fc.constantFrom<Fate>('applied', 'applied', 'stale', 'lost'), { maxLength: 3 }),
+      marker: fc.constantFrom('replicated' as const, 'lost' as const),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('write' as const), element: fc.constantFrom(...ELEMENTS) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), reverse: fc.boolean() }) },
+);
+
+describe('replicated dedupe: property', () => {
+  it('replicated dedupe: across failures, failovers and restarts that catch up, duplicate is answered only when every update of an earlier run of that command applied', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.subarray(ELEMENTS), { minLength: 8, maxLength: 8 }), fc.array(opArbitrary, { minLength: 1, maxLength: 40 }), async (plans, ops) => {
+        const world = new World();
+        const clock = { nowMs: () => 1_000_000 };
+        // A small in-memory window, so the markers answer most retries.
+        const dedupes = world.nodes.map((node) => dedupeOn(node, clock, 2));
+        /** Per command id and body: the updates of each run, as `${key}@${ts}`. */
+        const runsOf = new Map<string, string[][]>();
+        for (const op of ops) {
+          if (op.kind === 'write') {
+            world.writeElsewhere(op.element);
+            continue;
+          }
+          if (op.kind === 'restart') {
+            world.restart(op.reverse, (node) => {
+              const index = world.nodes.indexOf(node);
+              dedupes[index]!.close();
+              dedupes[index] = dedupeOn(node, clock, 2);
+            });
+            await new Promise((resolve) => setImmediate(resolve));
+            continue;
+          }
+          const node = world.nodes[op.at]!.alive ? world.nodes[op.at]! : world.primary;
+          const dedupe = dedupes[world.nodes.indexOf(node)]!;
+          const name = `${op.id}/${op.body}`;
+          const updates = plans[op.id * 2 + op.body]!.map((key) => ({ key, value: name }));
+          const execute = async (writeOptions: WriteOptions): Promise<CommandResult> => {
+            world.fates = { updates: op.fates, marker: op.marker };
+            const record: string[] = [];
+            const options: WriteOptions = {
+              marker: (assigned) => {
+                record.push(...assigned.map((u) => `${u.key}@${u.ts}`));
+                runsOf.set(name, [...(runsOf.get(name) ?? []), record]);
+                return writeOptions.marker!(assigned);
+              },
+            };
+            return writing(node, updates, { count: 0 })(writeOptions.marker === undefined ? writeOptions : options);
+          };
+          let answer: Awaited<ReturnType<ReplicatedCommandDedupe['run']>> | undefined;
+          void dedupe.run(`id-${op.id}`, `body-${op.body}`, execute, keep).then((a) => (answer = a));
+          await new Promise((resolve) => setImmediate(resolve));
+          world.fates = undefined;
+          if (answer?.kind !== 'duplicate') continue;
+          const done = (runsOf.get(name) ?? []).some((run) => run.every((update) => world.applied.has(update)));
+          expect(done, `duplicate for ${name} with runs ${JSON.stringify(runsOf.get(name))}, applied ${JSON.stringify([...world.applied])}`).toBe(true);
+        }
+        for (const dedupe of dedupes) dedupe.close();
+      }),
+      propertyOptions(),
+    );
   });
 });

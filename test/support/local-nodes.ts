@@ -22,7 +22,7 @@ export function pairHandles(pair: Pair): { primary: NodeHandle; secondary: NodeH
     serving: false,
     inner: pair.secondary,
     options: { nodeId: pair.secondary.options.nodeId, minReplicas: 1 },
-    submitLocal: (_key, _value, onAnswer) => onAnswer('not_primary', 0, 'this node is the secondary'),
+    submitLocal: (_key, _value, onAnswer) => (onAnswer('not_primary', 0, 'this node is the secondary'), 0),
   };
   return { primary, secondary };
 }
