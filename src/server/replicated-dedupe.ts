@@ -53,7 +53,7 @@
  *    before the withdrawal arrives (one round trip).
  *  - Markers older than `ttlMs` are ignored. */
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CommandResult } from './command-service.ts';
 import type { CommandDedupe, DedupeAnswer } from './dedupe.ts';
 import type { ElementUpdate } from '../conference/model.ts';
@@ -85,7 +85,8 @@ interface Marker {
 const WITHDRAWN = { withdrawn: true } as const;
 
 function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+  // crypto.hash, one call: less than half the time of createHash().update().digest() for these short texts.
+  return Buffer.from(hash('sha256', text, 'base64'), 'base64');
 }
 
 /** The marker a slot holds, or undefined. One without `e` was written by an earlier version after the command applied: nothing to check. */
