@@ -63,6 +63,11 @@ function isOnModel(view: SessionView, expected: Record<string, ParticipantModel>
   return isDeepStrictEqual(participantsOf(view), expected) && isDeepStrictEqual(hands.queue, hands.raised);
 }
 
+/** The orders a view derives from element timestamps (participants by join time then id, hands by when they went up): alike in every mirror of the same elements. */
+function orderOf(view: SessionView): { participants: string[]; hands: string[] } {
+  return { participants: view.participants.map((p) => p.id), hands: [...view.hands] };
+}
+
 /** The facts of a view, asserting that the hands queue lists exactly the raised hands. */
 function modelOf(view: SessionView): Record<string, ParticipantModel> {
   const hands = handsOf(view);
@@ -164,21 +169,30 @@ describe('conference API under concurrency, real pair', () => {
         await own.join(`Participant ${id}`);
         for (const command of plan.get(id)!) await own.send(wireCommand(command, id));
       }));
+      // Every command is answered, so the primary holds the final state; its orders are what every mirror must reach.
+      const primaryRead = await rest.call('GET', `/v1/sessions/${session}`, service);
+      expect(primaryRead.status).toBe(200);
+      const order = orderOf(primaryRead.body as SessionView);
       // Each client saw every other's changes through its deltas.
       for (const [i, client] of clients.entries()) {
         const own = client.session(session);
-        const view = await own.waitFor((v) => isOnModel(v, expected), 10_000).catch(() => {
+        const view = await own.waitFor((v) => isOnModel(v, expected) && isDeepStrictEqual(orderOf(v), order), 10_000).catch(() => {
           // Say how the client stands (the assertion below says what differs), so a failure can be diagnosed.
           const status = client.status;
-          console.error(`client ${ids[i]} did not converge: connection ${status.state}, stream ${JSON.stringify(own.position ?? null)}`);
+          const lastError = status.lastError === null ? 'none' : `${status.lastError.code}: ${status.lastError.message}`;
+          console.error(`client ${ids[i]} did not converge: connection ${status.state}, stream ${JSON.stringify(own.position ?? null)}, last connection error ${lastError}`);
           return own.view;
         });
         expect(view === undefined ? undefined : modelOf(view), `client ${ids[i]}`).toEqual(expected);
+        expect(orderOf(view!), `order on client ${ids[i]}`).toEqual(order);
       }
       for (const url of [pair.primaryUrl, pair.secondaryUrl]) {
-        const read = await new RestClient(url, 1).call('GET', `/v1/sessions/${session}`, service);
+        const reader = new RestClient(url, 1);
+        const read = await reader.call('GET', `/v1/sessions/${session}`, service);
+        reader.close();
         expect(read.status).toBe(200);
         expect(modelOf(read.body as SessionView), `state on ${url}`).toEqual(expected);
+        expect(orderOf(read.body as SessionView), `order on ${url}`).toEqual(order);
       }
       const check = pair.check();
       expect(check.stdout).toContain('in-sync');
