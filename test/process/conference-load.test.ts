@@ -7,6 +7,7 @@
 
 import { Agent, request } from 'node:http';
 import type { Socket } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ConferenceClient } from '../../src/client/conference-client.ts';
@@ -39,13 +40,39 @@ function wireCommand(command: SelfCommand, self: string): Command {
   return { type: 'lower_hand' };
 }
 
-/** The same facts read from a view, plus a check that the hands queue lists exactly the raised hands. */
-function modelOf(view: SessionView): Record<string, ParticipantModel> {
+/**
+ * The same facts read from a view, by participant id. The view lists
+ * participants by join time (model.ts), which concurrent joins leave in any
+ * order, so the result is compared by content (toEqual, isDeepStrictEqual),
+ * never as JSON text, whose key order would follow the join order.
+ */
+function participantsOf(view: SessionView): Record<string, ParticipantModel> {
   const out: Record<string, ParticipantModel> = {};
   for (const p of view.participants) out[p.id] = { presence: p.presence as 'joined', muted: p.tracks.audio?.muted, hand: p.handPosition !== null };
-  const raised = view.participants.filter((p) => p.handPosition !== null).map((p) => p.id);
-  expect([...view.hands].sort()).toEqual(raised.sort());
   return out;
+}
+
+/** The hands queue, sorted, and the participants whose view says their hand is up, sorted: the same list in a consistent view. */
+function handsOf(view: SessionView): { queue: string[]; raised: string[] } {
+  return { queue: [...view.hands].sort(), raised: view.participants.filter((p) => p.handPosition !== null).map((p) => p.id).sort() };
+}
+
+/** A view on the model, hands queue included; it does not throw, so it can be a waitFor predicate (run inside the SDK's socket handler). */
+function isOnModel(view: SessionView, expected: Record<string, ParticipantModel>): boolean {
+  const hands = handsOf(view);
+  return isDeepStrictEqual(participantsOf(view), expected) && isDeepStrictEqual(hands.queue, hands.raised);
+}
+
+/** The orders a view derives from element timestamps (participants by join time then id, hands by when they went up): alike in every mirror of the same elements. */
+function orderOf(view: SessionView): { participants: string[]; hands: string[] } {
+  return { participants: view.participants.map((p) => p.id), hands: [...view.hands] };
+}
+
+/** The facts of a view, asserting that the hands queue lists exactly the raised hands. */
+function modelOf(view: SessionView): Record<string, ParticipantModel> {
+  const hands = handsOf(view);
+  expect(hands.queue).toEqual(hands.raised);
+  return participantsOf(view);
 }
 
 /** A random list of `count` self commands per participant, from one seed. */
@@ -142,21 +169,30 @@ describe('conference API under concurrency, real pair', () => {
         await own.join(`Participant ${id}`);
         for (const command of plan.get(id)!) await own.send(wireCommand(command, id));
       }));
+      // Every command is answered, so the primary holds the final state; its orders are what every mirror must reach.
+      const primaryRead = await rest.call('GET', `/v1/sessions/${session}`, service);
+      expect(primaryRead.status).toBe(200);
+      const order = orderOf(primaryRead.body as SessionView);
       // Each client saw every other's changes through its deltas.
       for (const [i, client] of clients.entries()) {
         const own = client.session(session);
-        const view = await own.waitFor((v) => JSON.stringify(modelOf(v)) === JSON.stringify(expected), 10_000).catch(() => {
-          // Say what differs and how the client stands, so a failure (seen once in CI under load) can be diagnosed.
+        const view = await own.waitFor((v) => isOnModel(v, expected) && isDeepStrictEqual(orderOf(v), order), 10_000).catch(() => {
+          // Say how the client stands (the assertion below says what differs), so a failure can be diagnosed.
           const status = client.status;
-          console.error(`client ${ids[i]} did not converge: connection ${status.state}, stream ${JSON.stringify(own.position ?? null)}`);
+          const lastError = status.lastError === null ? 'none' : `${status.lastError.code}: ${status.lastError.message}`;
+          console.error(`client ${ids[i]} did not converge: connection ${status.state}, stream ${JSON.stringify(own.position ?? null)}, last connection error ${lastError}`);
           return own.view;
         });
         expect(view === undefined ? undefined : modelOf(view), `client ${ids[i]}`).toEqual(expected);
+        expect(orderOf(view!), `order on client ${ids[i]}`).toEqual(order);
       }
       for (const url of [pair.primaryUrl, pair.secondaryUrl]) {
-        const read = await new RestClient(url, 1).call('GET', `/v1/sessions/${session}`, service);
+        const reader = new RestClient(url, 1);
+        const read = await reader.call('GET', `/v1/sessions/${session}`, service);
+        reader.close();
         expect(read.status).toBe(200);
         expect(modelOf(read.body as SessionView), `state on ${url}`).toEqual(expected);
+        expect(orderOf(read.body as SessionView), `order on ${url}`).toEqual(order);
       }
       const check = pair.check();
       expect(check.stdout).toContain('in-sync');
