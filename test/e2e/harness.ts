@@ -88,7 +88,13 @@ export async function startDemo(portBase: number): Promise<Demo> {
     clearTimeout(timer);
     rmSync(dir, { recursive: true, force: true });
   };
-  await eventually('both demo nodes answer /healthz', async () => (await Promise.all(urls.map((url) => health(url)))).every((h) => h !== undefined), 20_000);
+  try {
+    // Two tsx start-ups on two cores: seconds normally; the bound only has to outlast a loaded machine.
+    await eventually('both demo nodes answer /healthz', async () => (await Promise.all(urls.map((url) => health(url)))).every((h) => h !== undefined), 45_000);
+  } catch (error) {
+    await stop(); // the caller never gets a Demo to stop: without this the demo and both nodes outlive the test run
+    throw error;
+  }
   return { child, urls, dir, stop };
 }
 
