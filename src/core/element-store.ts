@@ -35,16 +35,12 @@ export interface Element {
 }
 
 /**
- * An element plus the write gate's busy mark: a write to an idle element costs
- * the gate one key lookup (this handle), and only busy ones a second.
+ * An element plus one slot the write gate owns: the gate keeps its per-element
+ * bookkeeping there, so a write costs one key lookup instead of one per map.
  */
 export interface ElementHandle extends Element {
-  /**
-   * Owned by the write gate: set while an update of this element is in flight or
-   * waiting (the gate keeps its bookkeeping in a map of its own, looked up only
-   * then). The store only reads it: a busy element is never collected.
-   */
-  busy: boolean;
+  /** Owned by the write gate; the store only reads it (a busy element is never collected). */
+  writer: unknown;
   /** True once the store dropped this element (tombstone collection, clear). */
   readonly removed: boolean;
 }
@@ -58,17 +54,13 @@ interface SessionList {
 
 /**
  * Entry.flags: a tombstone; dropped from the store (collected or cleared);
- * busy (see ElementHandle.busy); valueSlot is JSON text, whose UTF-8 size is
- * then kept in the bits from TEXT_BYTES_SHIFT up (values are at most 1 MiB;
- * longer text stays a JsonText). At most 30 bits: a small integer everywhere.
+ * valueSlot is JSON text, whose UTF-8 size is then kept in the bits from
+ * TEXT_BYTES_SHIFT up (values are at most 1 MiB; longer text stays a JsonText).
  */
 const DELETED = 1;
 const REMOVED = 2;
 const TEXT = 4;
-const BUSY = 8;
-/** The flags a new value leaves as they were. */
-const KEPT = DELETED | REMOVED | BUSY;
-const TEXT_BYTES_SHIFT = 4;
+const TEXT_BYTES_SHIFT = 3;
 const TEXT_BYTES_MAX = 2 ** 26;
 
 /** Timestamps are split at this power of two into two small integers (see Entry). */
@@ -106,14 +98,18 @@ class Entry implements ElementHandle, KeyHash {
    * (and keeps the parsed result); `storedValue` wraps it for the one reader.
    */
   declare valueSlot: StoredValue;
-  /** DELETED, REMOVED, TEXT, BUSY and the text's size. */
+  /** DELETED, REMOVED, TEXT, and the text's size. */
   declare flags: number;
+  declare writer: unknown;
   /** Next entry of the same digest bucket (a singly linked list: inserting touches only the head slot). */
   declare bucketNext: Entry | undefined;
   declare older: Entry | undefined;
   declare newer: Entry | undefined;
-  /** The session's list and the neighbours on it (undefined for keys outside a session). */
-  declare list: SessionList | undefined;
+  /**
+   * The neighbours on the session's list (undefined for keys outside a session).
+   * The list itself is not kept here: only removal needs it (rare: tombstone
+   * collection), and it finds it by the key's session; 8 bytes per element less.
+   */
   declare sessionPrev: Entry | undefined;
   declare sessionNext: Entry | undefined;
 
@@ -142,14 +138,6 @@ class Entry implements ElementHandle, KeyHash {
     return (this.flags & REMOVED) !== 0;
   }
 
-  get busy(): boolean {
-    return (this.flags & BUSY) !== 0;
-  }
-
-  set busy(busy: boolean) {
-    this.flags = busy ? this.flags | BUSY : this.flags & ~BUSY;
-  }
-
   get storedValue(): StoredValue {
     const slot = this.valueSlot;
     // A fresh wrapper per read: the replication encoders read the text once and drop it.
@@ -160,13 +148,13 @@ class Entry implements ElementHandle, KeyHash {
     if (value instanceof JsonText) this.holdText(value.text, value.byteLength);
     else {
       this.valueSlot = value;
-      this.flags &= KEPT;
+      this.flags &= DELETED | REMOVED;
     }
   }
 
   /** Holds JSON text (validated) as its bare string and UTF-8 size: the storedValue setter for a JsonText, without one. */
   holdText(text: string, textBytes: number): void {
-    const flags = this.flags & KEPT;
+    const flags = this.flags & (DELETED | REMOVED);
     if (textBytes < TEXT_BYTES_MAX) {
       this.valueSlot = text;
       this.flags = flags | TEXT | (textBytes << TEXT_BYTES_SHIFT);
@@ -181,14 +169,14 @@ class Entry implements ElementHandle, KeyHash {
     if ((this.flags & TEXT) !== 0) {
       // Read by value once: kept as a JsonText from now on, which keeps the parsed value beside the text.
       this.valueSlot = slot = new JsonText(slot as string, this.flags >>> TEXT_BYTES_SHIFT);
-      this.flags &= KEPT;
+      this.flags &= DELETED | REMOVED;
     }
     return slot instanceof JsonText ? slot.value() : slot;
   }
 }
 
 /** A new entry (see Entry: one object literal site, so V8 can pretenure entries). */
-function newEntry(key: string, hash: KeyHash, list: SessionList | undefined, value: StoredValue, ts: Timestamp, deleted: boolean, bucketNext: Entry | undefined): Entry {
+function newEntry(key: string, hash: KeyHash, value: StoredValue, ts: Timestamp, deleted: boolean, bucketNext: Entry | undefined): Entry {
   const tsHigh = Math.floor(ts / TS_SPLIT);
   const entry = {
     __proto__: Entry.prototype,
@@ -199,10 +187,10 @@ function newEntry(key: string, hash: KeyHash, list: SessionList | undefined, val
     tsLow: ts - tsHigh * TS_SPLIT,
     valueSlot: null,
     flags: deleted ? DELETED : 0,
+    writer: undefined,
     bucketNext,
     older: undefined,
     newer: undefined,
-    list,
     sessionPrev: undefined,
     sessionNext: undefined,
   } as unknown as Entry;
@@ -427,7 +415,7 @@ export class ElementStore {
   collectTombstones(tsMax: Timestamp, limit = Number.POSITIVE_INFINITY): number {
     const due: Entry[] = [];
     // A tombstone with an update in flight stays: the gate still refers to it.
-    for (const entry of this.#tombstones) if (entry.ts <= tsMax && !entry.busy) due.push(entry);
+    for (const entry of this.#tombstones) if (entry.ts <= tsMax && entry.writer === undefined) due.push(entry);
     // Oldest first, so a limited pass removes the same tombstones on both stores.
     if (due.length > limit) due.sort((a, b) => a.ts - b.ts).length = limit;
     for (const entry of due) {
@@ -440,7 +428,7 @@ export class ElementStore {
   /** Drops everything: used when a secondary reloads from a full snapshot. */
   clear(): void {
     for (const entry of this.#byKey.values()) {
-      assert(!entry.busy, `clear() while ${entry.key} has an update in flight`);
+      assert(entry.writer === undefined, `clear() while ${entry.key} has an update in flight`);
       entry.flags |= REMOVED;
     }
     this.#byKey.clear();
@@ -456,7 +444,7 @@ export class ElementStore {
   #insert(key: string, hash: KeyHash, value: StoredValue, text: string | undefined, textBytes: number, ts: Timestamp, deleted: boolean): Entry {
     const bucket = this.digest.bucketOf(hash);
     const list = this.#sessionListFor(key);
-    const entry = newEntry(key, hash, list, deleted || text !== undefined ? null : value, ts, deleted, this.#buckets[bucket]);
+    const entry = newEntry(key, hash, deleted || text !== undefined ? null : value, ts, deleted, this.#buckets[bucket]);
     if (text !== undefined && !deleted) entry.holdText(text, textBytes);
     this.#buckets[bucket] = entry;
     this.#byKey.add(entry);
@@ -490,12 +478,13 @@ export class ElementStore {
 
   #remove(entry: Entry): void {
     this.#byKey.delete(entry);
-    const list = entry.list;
+    const session = sessionOfKey(entry.key);
+    const list = session === undefined ? undefined : this.#bySession.get(session);
     if (list !== undefined) {
       if (entry.sessionPrev === undefined) list.first = entry.sessionNext;
       else entry.sessionPrev.sessionNext = entry.sessionNext;
       if (entry.sessionNext !== undefined) entry.sessionNext.sessionPrev = entry.sessionPrev;
-      entry.sessionPrev = entry.sessionNext = entry.list = undefined;
+      entry.sessionPrev = entry.sessionNext = undefined;
       if (--list.size === 0) {
         this.#bySession.delete(list.session);
         if (this.#lastList === list) this.#lastList = undefined;

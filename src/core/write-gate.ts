@@ -86,8 +86,8 @@ export interface WriteGateLimits {
 
 export const WRITE_GATE_LIMITS_DEFAULT: WriteGateLimits = { queueLengthMax: 1024, queuedMax: 1_000_000, groupSizeMax: 256 };
 
-/** The gate's bookkeeping for one busy element: in `#existing` (and the
- *  entry marked busy) once the element exists, in `#creating` until then. */
+/** The gate's bookkeeping for one busy element: kept in the store entry's
+ *  `writer` slot once the element exists, in `#creating` until then. */
 class ElementState<R extends WriteRequest> {
   inFlight: Unit<R> | undefined = undefined;
   /** Waiting requests sorted by (ts, seq); allocated when the first one waits. */
@@ -114,12 +114,8 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
   readonly limits: WriteGateLimits;
   /** Busy elements that the store does not hold yet. */
   readonly #creating = new Map<string, ElementState<R>>();
-  /**
-   * Busy elements the store holds, by key; their entries are marked busy, so a
-   * write to an idle element never looks here. (A slot in every entry would
-   * cost 8 bytes per element of the store for the few that are busy.)
-   */
-  readonly #existing = new Map<string, ElementState<R>>();
+  /** Every busy element: small (bounded by requests in flight), so cheap to keep. */
+  readonly #busy = new Set<ElementState<R>>();
   readonly #statePool: ElementState<R>[] = [];
   readonly #units: Unit<R>[] = [];
   #unitsHead = 0;
@@ -150,7 +146,7 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
 
   /** Elements with a unit in flight or requests waiting. */
   get busyElementCount(): number {
-    return this.#creating.size + this.#existing.size;
+    return this.#busy.size;
   }
 
   /** True while `key` has a unit in flight or requests waiting: a sync check leaves it alone. */
@@ -181,7 +177,8 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     if (state === undefined) {
       const fresh = this.#newState(request.key, handle);
       if (handle === undefined) this.#creating.set(request.key, fresh);
-      else this.#hold(fresh, handle);
+      else handle.writer = fresh;
+      this.#busy.add(fresh);
       this.#dispatch(fresh, [request], handle === undefined);
       return;
     }
@@ -243,17 +240,17 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
    * state-based, so that is harmless; their `complete` then returns false.
    */
   abortAll(reason: string): void {
-    for (const state of [...this.#creating.values(), ...this.#existing.values()]) {
+    for (const state of this.#busy) {
       if (state.inFlight !== undefined) {
         for (const request of state.inFlight.requests) this.#answer(request, unavailableAnswer(state.key, reason));
         state.inFlight = undefined;
       }
       for (const request of state.queue ?? []) this.#answer(request, unavailableAnswer(state.key, reason));
       state.queue = undefined;
-      if (state.handle !== undefined) state.handle.busy = false;
+      if (state.handle !== undefined) state.handle.writer = undefined;
     }
+    this.#busy.clear();
     this.#creating.clear();
-    this.#existing.clear();
     this.#units.length = this.#unitsHead = 0;
     this.#queued = this.#inFlight = this.#reservedNewElements = 0;
   }
@@ -316,7 +313,7 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
   }
 
   #stateOf(key: string, handle: ElementHandle | undefined): ElementState<R> | undefined {
-    if (handle?.busy === true) return this.#existing.get(key);
+    if (handle !== undefined && handle.writer !== undefined) return handle.writer as ElementState<R>;
     // A repair may have created the element while its first write was in flight.
     return this.#creating.size === 0 ? undefined : this.#creating.get(key);
   }
@@ -326,13 +323,8 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     const handle = this.store.handle(state.key);
     assert(handle !== undefined, `element ${state.key} was applied but is not in the store`);
     this.#creating.delete(state.key);
-    this.#hold(state, handle);
-  }
-
-  #hold(state: ElementState<R>, handle: ElementHandle): void {
     state.handle = handle;
-    handle.busy = true;
-    this.#existing.set(state.key, state);
+    handle.writer = state;
   }
 
   #newState(key: string, handle: ElementHandle | undefined): ElementState<R> {
@@ -346,10 +338,8 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
   /** Nothing in flight or waiting: forget the element. */
   #release(state: ElementState<R>): void {
     if (state.handle === undefined) this.#creating.delete(state.key);
-    else {
-      state.handle.busy = false;
-      this.#existing.delete(state.key);
-    }
+    else state.handle.writer = undefined;
+    this.#busy.delete(state);
     // Units keep a reference to their owner: reuse is safe because a completed
     // unit is recognised by `owner.inFlight !== unit`, and inFlight is cleared.
     state.handle = undefined;
