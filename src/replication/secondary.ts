@@ -239,9 +239,9 @@ export class Secondary extends NodeBase {
     switch (message.type) {
       case 'replicate':
         this.#liveApplied = true;
-        return this.#apply(connection, message.firstSeq, message.elements);
+        return this.#apply(connection, message.firstSeq, message.elements, false);
       case 'snapshot':
-        return this.#apply(connection, message.firstSeq, message.elements);
+        return this.#apply(connection, message.firstSeq, message.elements, true);
       case 'collect':
         return this.#collect(connection, message.firstSeq, message.entries);
       case 'heartbeat':
@@ -291,14 +291,20 @@ export class Secondary extends NodeBase {
     this.#bytesSinceAck = 0;
   }
 
-  #apply(connection: Connection, firstSeq: number, elements: readonly WireElement[]): void {
+  /**
+   * `held`: the elements are the primary's state (catch-up and repair), which this store
+   * holds even below its collectedTsMax. A live unit is not: the primary judges it again
+   * when the acknowledgement comes, against a bound at least this store's, and must find
+   * the same answer, so it goes through `apply` alone.
+   */
+  #apply(connection: Connection, firstSeq: number, elements: readonly WireElement[], held: boolean): void {
     if (!this.#inSequence(connection, firstSeq)) return;
     for (const element of elements) {
       const problem = this.env.clock.observeTrusted(element.ts);
       if (problem !== undefined) return this.close(connection, problem.message);
       let outcome = this.store.apply(element.key, element.value, element.ts, element.deleted);
       // Missing here and at or below this store's collectedTsMax, yet the primary holds it: held here too.
-      if (outcome === 'stale' && !this.store.has(element.key)) outcome = this.store.restore(element.key, element.value, element.ts, element.deleted);
+      if (held && outcome === 'stale' && !this.store.has(element.key)) outcome = this.store.restore(element.key, element.value, element.ts, element.deleted);
       if (outcome === 'full') return this.#storeFull(connection, element.key);
       this.#lastSeq++;
       this.appliedCount++;

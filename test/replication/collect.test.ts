@@ -204,6 +204,27 @@ describe('tombstone collection', () => {
     expect(diffStores(other.primaryStore, other.secondaryStore)).toEqual([]);
   });
 
+  it('collection: a write creating a key below the bound a secondary brings, sent while it negotiates, is stale on both stores', () => {
+    const pair = new Pair({ timings: TIMINGS, startSecondary: false });
+    const base = (pair.wallMs - 1_735_689_600_000) * 4096;
+    const copy = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    copy.apply('s/x/p/1', { kept: 1 }, base - 4096 * 30 + 2);
+    copy.raiseCollectedTsMax(base - 4096 * 10);
+    const a = pair.connectClient('a');
+    pair.run();
+    pair.restartSecondary(copy);
+    while (pair.primary.secondaryState !== 'negotiating') pair.run(1);
+    // Judged against this primary's bound (0) when it arrives: a unit, held until the secondary's state is known.
+    const id = pair.update(a, 's/new/p/1', { v: 1 }, base - 4096 * 20 + 3);
+    pair.advance(100);
+    expect(pair.secondary.state).toBe('in_sync');
+    expect(results(a).get(id)).toMatchObject({ code: 'stale', ts: base - 4096 * 10 });
+    expect(pair.secondaryStore.has('s/new/p/1')).toBe(false);
+    expect(pair.primaryStore.has('s/new/p/1')).toBe(false);
+    expect(pair.primaryStore.get('s/x/p/1')).toMatchObject({ value: { kept: 1 } });
+    expectEqualStores(pair);
+  });
+
   it('collection: a collect frame with a sequence gap closes the link and changes nothing; the secondary comes back in sync', () => {
     const pair = new Pair({ timings: { tombstoneCollectIntervalMs: 0 } });
     const a = pair.connectClient('a');
