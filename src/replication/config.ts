@@ -1,6 +1,8 @@
 /** Limits and timings shared by the replication state machines, with the
  *  defaults the CLI starts from. Every queue, window and frame has a maximum. */
 
+import { LIST_LENGTH_MAX } from './messages.ts';
+
 export interface ReplicationLimits {
   /** Largest frame body accepted or sent, in bytes. */
   readonly frameBytesMax: number;
@@ -87,7 +89,8 @@ export const TOMBSTONES_PER_ROUND = 10_000;
 
 /** Collect entries (key and ts) that fit in one frame whatever the keys. */
 export function collectEntriesPerFrame(limits: ReplicationLimits): number {
-  return Math.max(1, Math.floor((limits.frameBytesMax - 64) / (2 + limits.keyLengthMax + 8)));
+  // Keys are ASCII (keys.ts): a key of keyLengthMax characters is that many bytes.
+  return Math.max(1, Math.min(LIST_LENGTH_MAX, Math.floor((limits.frameBytesMax - 64) / (2 + limits.keyLengthMax + 8))));
 }
 
 /**

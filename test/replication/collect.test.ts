@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ElementStore } from '../../src/core/element-store.ts';
 import { diffStores } from '../../src/core/sync-diff.ts';
+import { collectEntriesPerFrame } from '../../src/replication/config.ts';
 import { FrameDecoder, type Message, decodeBody, encodeFrame } from '../../src/replication/messages.ts';
 import { WireWriter } from '../../src/replication/wire.ts';
 import { Pair, type TestClient, results } from '../support/pair-harness.ts';
@@ -81,6 +82,26 @@ describe('tombstone collection', () => {
     pair.run();
     expect(results(a).get(id)).toMatchObject({ code: 'applied' });
     expect(pair.secondaryStore.get(deleted[0]!)).toMatchObject({ value: { back: true } });
+    expectEqualStores(pair);
+  });
+
+  it('collection: a round larger than a frame goes out in frames of at most collectEntriesPerFrame entries, each within frameBytesMax', () => {
+    const limits = { frameBytesMax: 1200, keyLengthMax: 32, valueBytesMax: 64, windowElementsMax: 64 };
+    const pair = new Pair({ timings: TIMINGS, limits });
+    const perFrame = collectEntriesPerFrame(pair.limits);
+    expect(perFrame).toBe(27);
+    const sent = recordToSecondary(pair);
+    const a = pair.connectClient('a');
+    pair.run();
+    writeAndDelete(pair, a, 200);
+    pair.advance(2_000);
+    const collects = sent.filter((m) => m.type === 'collect');
+    expect(collects.reduce((n, m) => n + m.entries.length, 0)).toBe(100);
+    expect(collects.length).toBeGreaterThanOrEqual(4);
+    for (const m of collects) {
+      expect(m.entries.length).toBeLessThanOrEqual(perFrame);
+      expect(encodeFrame(m).length - 4).toBeLessThanOrEqual(limits.frameBytesMax);
+    }
     expectEqualStores(pair);
   });
 
