@@ -155,6 +155,8 @@ class Link {
   catchUpDone = false;
   /** This store's collectedTsMax before it adopted the secondary's (#negotiate). */
   collectedTsMaxAtAttach = 0;
+  /** A digest catch-up: live units wait until every repair element and collect entry is sent (#flush). */
+  repairBeforeUnits = false;
   job: SyncJob | undefined = undefined;
   lastSentMs: number;
   /** When the acknowledged seq last moved, or the window last went from empty to busy. */
@@ -407,6 +409,7 @@ export class Primary extends NodeBase {
       this.log('info', 'secondary attached empty: sending a snapshot', { elements: link.push.length });
     } else {
       link.phase = 'catching_up';
+      link.repairBeforeUnits = true;
       this.#startJob(link, 'catch_up', true);
       this.log('info', 'secondary attached with data: comparing digests', { theirs: state.elementCount, ours: this.store.size });
     }
@@ -582,7 +585,11 @@ export class Primary extends NodeBase {
     // During a digest catch-up the secondary may hold newer elements than this store (a restarted
     // primary, a merge after serving alone): live units wait until those are copied here, so each is
     // judged against the newer of both stores (stale, W5) and none slips past the comparison.
-    const holdUnits = link.job?.purpose === 'catch_up';
+    // They also wait until the repairs it found are sent: the secondary judges a unit against its
+    // collectedTsMax where it lacks the key, and must first hold (or drop) what this store holds,
+    // or a unit applied here would be refused there.
+    const repairsUnsent = link.pushCursor < link.push.length || link.collectCursor < link.collect.length;
+    const holdUnits = link.job?.purpose === 'catch_up' || (link.phase === 'catching_up' && link.repairBeforeUnits && repairsUnsent);
     while (!holdUnits && link.pendingCount > 0 && open()) {
       const elements: WireElement[] = [];
       const firstSeq = link.nextSeq;
