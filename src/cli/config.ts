@@ -75,6 +75,8 @@ const SETTINGS = {
   'failover-timeout-ms': { type: 'string', env: 'CONFSTATE_FAILOVER_TIMEOUT_MS', help: 'a secondary in sync promotes itself after this long without the primary, 0 = never (default 600)' },
   'probe-interval-ms': { type: 'string', env: 'CONFSTATE_PROBE_INTERVAL_MS', help: 'a primary without a secondary asks its peer for role and epoch this often (default 1000)' },
   'link-timeout-ms': { type: 'string', env: 'CONFSTATE_LINK_TIMEOUT_MS', help: 'drop a link silent this long (default 1000)' },
+  'tombstone-retention-ms': { type: 'string', env: 'CONFSTATE_TOMBSTONE_RETENTION_MS', help: 'keep a deleted element this long before collecting it; at least the link, failover and clock-skew limits (default 3600000)' },
+  'tombstone-collect-interval-ms': { type: 'string', env: 'CONFSTATE_TOMBSTONE_COLLECT_INTERVAL_MS', help: 'primary: collect old tombstones this often, 0 = never (default 60000)' },
   'max-clock-skew-ms': { type: 'string', env: 'CONFSTATE_MAX_CLOCK_SKEW_MS', help: 'refuse caller timestamps further ahead (default 5000)' },
   'elements-max': { type: 'string', env: 'CONFSTATE_ELEMENTS_MAX', help: 'most elements held (default 4000000)' },
   'value-bytes-max': { type: 'string', env: 'CONFSTATE_VALUE_BYTES_MAX', help: 'largest JSON value in bytes (default 16384)' },
@@ -306,6 +308,30 @@ export function readSecret(path: string | undefined, env: NodeJS.ProcessEnv): Ui
   return secret;
 }
 
+/**
+ * A tombstone younger than the retention answers a late, older write of its key
+ * `stale` with the delete's own ts; once collected, only the node-wide
+ * collectedTsMax does, which also refuses new keys at or below it. So the
+ * retention must outlast what can still arrive late for a key: a write retried
+ * across a lost link or a failover (link and failover timeouts), or stamped by
+ * a caller's clock that may be off by up to --max-clock-skew-ms. Below the
+ * largest of them, a collection would make ordinary retries and skewed callers
+ * meet the coarse bound. And a round every few ms would scan the tombstones for nothing.
+ */
+function checkTombstoneTimings(timings: ReplicationTimings, maxClockSkewMs: number): void {
+  const floors: [string, number][] = [
+    ['--link-timeout-ms', timings.linkTimeoutMs],
+    ['--failover-timeout-ms', timings.failoverTimeoutMs],
+    ['--max-clock-skew-ms', maxClockSkewMs],
+  ];
+  const [name, floor] = floors.reduce((a, b) => (b[1] > a[1] ? b : a));
+  if (timings.tombstoneRetentionMs < floor) {
+    throw new ConfigError(`--tombstone-retention-ms (${timings.tombstoneRetentionMs}) must be at least ${name} (${floor}): a write retried or stamped that late would otherwise meet a collected tombstone`);
+  }
+  const interval = timings.tombstoneCollectIntervalMs;
+  if (interval !== 0 && interval < 100) throw new ConfigError(`--tombstone-collect-interval-ms must be 0 (never) or at least 100, got ${interval}`);
+}
+
 /** Builds a validated node configuration for `role`. Throws ConfigError naming the bad setting. */
 export function nodeConfig(role: 'primary' | 'secondary' | 'check', values: Map<SettingName, string | boolean>, env: NodeJS.ProcessEnv): NodeConfig {
   const listenText = text(values, 'listen') ?? (role === 'secondary' ? '127.0.0.1:7401' : '127.0.0.1:7400');
@@ -340,7 +366,12 @@ export function nodeConfig(role: 'primary' | 'secondary' | 'check', values: Map<
     syncCheckIntervalMs: integer(values, 'sync-check-interval-ms', REPLICATION_TIMINGS_DEFAULT.syncCheckIntervalMs, 0, 86_400_000),
     failoverTimeoutMs: integer(values, 'failover-timeout-ms', REPLICATION_TIMINGS_DEFAULT.failoverTimeoutMs, 0, 600_000),
     probeIntervalMs: integer(values, 'probe-interval-ms', REPLICATION_TIMINGS_DEFAULT.probeIntervalMs, 10, 600_000),
+    // At most 30 days: a tombstone costs memory until then.
+    tombstoneRetentionMs: integer(values, 'tombstone-retention-ms', REPLICATION_TIMINGS_DEFAULT.tombstoneRetentionMs, 1, 30 * 86_400_000),
+    tombstoneCollectIntervalMs: integer(values, 'tombstone-collect-interval-ms', REPLICATION_TIMINGS_DEFAULT.tombstoneCollectIntervalMs, 0, 86_400_000),
   };
+  const maxClockSkewMs = integer(values, 'max-clock-skew-ms', 5000, 0, 86_400_000);
+  checkTombstoneTimings(timings, maxClockSkewMs);
   if (timings.failoverTimeoutMs !== 0 && timings.failoverTimeoutMs <= timings.heartbeatIntervalMs) {
     throw new ConfigError(`--failover-timeout-ms (${timings.failoverTimeoutMs}) must exceed --heartbeat-interval-ms (${timings.heartbeatIntervalMs}), or be 0 to never promote`);
   }
@@ -356,7 +387,7 @@ export function nodeConfig(role: 'primary' | 'secondary' | 'check', values: Map<
     tls: tlsGiven === 3 ? { certPath: certPath!, keyPath: keyPath!, caPath: caPath! } : undefined,
     minReplicas,
     syncRepair,
-    maxClockSkewMs: integer(values, 'max-clock-skew-ms', 5000, 0, 86_400_000),
+    maxClockSkewMs,
     elementsMax: integer(values, 'elements-max', 4_000_000, 1, 100_000_000),
     logLevel: logLevel as NodeConfig['logLevel'],
     testHooks: values.get('test-hooks') === true,

@@ -13,6 +13,12 @@
  *    the tail; "changed since ts" walks back from the tail over the changes only.
  *  - By digest bucket: a singly linked list per leaf bucket, so a sync check can
  *    list a differing bucket's (key, ts) pairs without scanning the store.
+ *
+ *  Tombstones stay until collected: `dueTombstones` lists those old enough,
+ *  `removeCollected` drops listed (key, ts) pairs and raises `collectedTsMax`,
+ *  the bound a write creating a missing key must exceed, so a collected delete
+ *  is never undone by an older write. Who collects when is the primary's
+ *  business (replication/primary.ts); two stores given the same lists agree.
  */
 
 import { assert } from './assert.ts';
@@ -235,6 +241,8 @@ export class ElementStore {
   #finger: Entry | undefined = undefined;
   /** Tombstones at or below this ts were collected: a write to a missing key at or below it is stale. */
   #collectedTsMax: Timestamp = 0;
+  /** Elements removed by collection since start (tombstones, and live ones a repair listed): a metric. */
+  collectedCount = 0;
   /**
    * Called after every write that changed the store (insert, update,
    * tombstone), in apply order: the change feed subscriptions are built on.
@@ -413,16 +421,73 @@ export class ElementStore {
    * stores with the same tombstones remove the same ones given the same limit.
    */
   collectTombstones(tsMax: Timestamp, limit = Number.POSITIVE_INFINITY): number {
+    return this.removeCollected(this.dueTombstones(tsMax, limit));
+  }
+
+  /**
+   * The tombstones a collection round may take: ts ≤ `tsMax`, not busy (the
+   * gate still refers to a busy one), at most `limit`, oldest first (so a
+   * limited round takes the same ones on any store holding the same
+   * tombstones). Changes nothing. Cost: O(tombstones held).
+   */
+  dueTombstones(tsMax: Timestamp, limit = Number.POSITIVE_INFINITY): { key: string; ts: Timestamp }[] {
     const due: Entry[] = [];
     // A tombstone with an update in flight stays: the gate still refers to it.
     for (const entry of this.#tombstones) if (entry.ts <= tsMax && entry.writer === undefined) due.push(entry);
     // Oldest first, so a limited pass removes the same tombstones on both stores.
     if (due.length > limit) due.sort((a, b) => a.ts - b.ts).length = limit;
-    for (const entry of due) {
-      this.#remove(entry);
-      if (entry.ts > this.#collectedTsMax) this.#collectedTsMax = entry.ts;
+    return due.map((entry) => ({ key: entry.key, ts: entry.ts }));
+  }
+
+  /**
+   * Removes each listed key held at exactly the listed ts and not busy, and
+   * raises collectedTsMax to the largest listed ts (whether or not its key was
+   * removed), so two stores given the same list end with the same elements and
+   * the same bound. A key held at another ts is kept: it was written again.
+   * (key, ts) names one write, so the element removed is the one the list
+   * meant: a tombstone in every collection round; a live element only when a
+   * repair lists a key the primary refuses below its own collectedTsMax (it
+   * was deleted and collected there). Returns how many were removed.
+   */
+  removeCollected(entries: readonly { readonly key: string; readonly ts: Timestamp }[]): number {
+    let removed = 0;
+    let tsMax = this.#collectedTsMax;
+    for (const { key, ts } of entries) {
+      const entry = this.#byKey.get(key, hashKeyLow(key));
+      if (entry !== undefined && entry.ts === ts && entry.writer === undefined) {
+        this.#remove(entry);
+        removed++;
+      }
+      if (ts > tsMax) tsMax = ts;
     }
-    return due.length;
+    this.#collectedTsMax = tsMax;
+    this.collectedCount += removed;
+    return removed;
+  }
+
+  /**
+   * Raises collectedTsMax to `ts` (no change if it is higher already): how a
+   * node adopts its peer's bound, so both judge a write to a missing key alike.
+   */
+  raiseCollectedTsMax(ts: Timestamp): void {
+    if (ts > this.#collectedTsMax) this.#collectedTsMax = ts;
+  }
+
+  /**
+   * Inserts a missing `key` even at or below collectedTsMax, where `apply`
+   * answers 'stale'; 'stale' if the key is held. Only a secondary uses it, for
+   * what its primary sends: the primary judged the write against its own
+   * bound and holds the element, so this store holds it too (a repair of a
+   * tombstone this store collected while the primary kept it, say) rather
+   * than differ from the primary for ever.
+   */
+  restore(key: string, value: StoredValue, ts: Timestamp, deleted: boolean): ApplyOutcome {
+    const hash = hashKey(key);
+    if (this.#byKey.get(key, hash.hashLow) !== undefined) return 'stale';
+    if (this.#byKey.size >= this.elementsMax) return 'full';
+    const entry = this.#insert(key, hash, deleted ? null : value, undefined, 0, ts, deleted);
+    this.onApplied?.(entry);
+    return 'applied';
   }
 
   /** Drops everything: used when a secondary reloads from a full snapshot. */

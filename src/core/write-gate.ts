@@ -154,6 +154,18 @@ export class WriteGate<R extends WriteRequest = WriteRequest> {
     return this.#stateOf(key, this.store.handle(key)) !== undefined;
   }
 
+  /**
+   * The least ts of a unit in flight that creates an element (its key is not
+   * in the store yet); +Infinity if none. A tombstone collection must keep
+   * collectedTsMax below it: that unit may already be on the secondary, and
+   * the store would refuse it here as stale once the bound passed its ts.
+   */
+  creatingInFlightTsMin(): Timestamp {
+    let min = Number.POSITIVE_INFINITY;
+    for (const state of this.#creating.values()) if (state.inFlight !== undefined && state.inFlight.ts < min) min = state.inFlight.ts;
+    return min;
+  }
+
   /** Requests waiting behind `key`'s in-flight unit. */
   queueLength(key: string): number {
     return this.#stateOf(key, this.store.handle(key))?.queue?.length ?? 0;

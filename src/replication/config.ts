@@ -1,6 +1,8 @@
 /** Limits and timings shared by the replication state machines, with the
  *  defaults the CLI starts from. Every queue, window and frame has a maximum. */
 
+import { LIST_LENGTH_MAX } from './messages.ts';
+
 export interface ReplicationLimits {
   /** Largest frame body accepted or sent, in bytes. */
   readonly frameBytesMax: number;
@@ -43,6 +45,15 @@ export interface ReplicationTimings {
   readonly failoverTimeoutMs: number;
   /** A primary without an attached secondary asks its peer's role and epoch this often (it demotes itself to a higher epoch). */
   readonly probeIntervalMs: number;
+  /**
+   * A tombstone is kept at least this long (by its timestamp) before it may be
+   * collected. Until then a late write of the key older than the delete is
+   * answered stale with the tombstone's own ts; afterwards with the node's
+   * collectedTsMax, which also refuses writes that create a new key at or below it.
+   */
+  readonly tombstoneRetentionMs: number;
+  /** The primary runs a tombstone collection round this often; 0 = never. */
+  readonly tombstoneCollectIntervalMs: number;
 }
 
 export const REPLICATION_LIMITS_DEFAULT: ReplicationLimits = {
@@ -64,7 +75,23 @@ export const REPLICATION_TIMINGS_DEFAULT: ReplicationTimings = {
   reconnectDelayMs: 200,
   failoverTimeoutMs: 600,
   probeIntervalMs: 1000,
+  tombstoneRetentionMs: 3_600_000,
+  tombstoneCollectIntervalMs: 60_000,
 };
+
+/**
+ * Tombstones one collection round takes at most: a round costs a scan of the
+ * tombstones held and a sort of the due ones, and its collect entries share the
+ * window with live units; 10,000 entries are about 400 KB of frames and a few
+ * ms of work, and a round a minute still collects 600,000 an hour.
+ */
+export const TOMBSTONES_PER_ROUND = 10_000;
+
+/** Collect entries (key and ts) that fit in one frame whatever the keys. */
+export function collectEntriesPerFrame(limits: ReplicationLimits): number {
+  // Keys are ASCII (keys.ts): a key of keyLengthMax characters is that many bytes.
+  return Math.max(1, Math.min(LIST_LENGTH_MAX, Math.floor((limits.frameBytesMax - 64) / (2 + limits.keyLengthMax + 8))));
+}
 
 /**
  * Elements that fit in one frame whatever their values: the frame limit

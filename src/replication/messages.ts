@@ -50,7 +50,13 @@ export type Message =
   | { readonly type: 'replicate'; readonly firstSeq: number; readonly elements: readonly WireElement[] }
   | { readonly type: 'ack'; readonly seq: number }
   | { readonly type: 'heartbeat'; readonly epoch: number; readonly seq: number }
-  | { readonly type: 'sync_state'; readonly elementCount: number; readonly rootLow: number; readonly rootHigh: number }
+  /**
+   * Tombstone collection, sequenced like `replicate` (entry i has seq firstSeq + i): remove each
+   * key held at exactly that ts; collectedTsMax rises to the largest listed ts.
+   */
+  | { readonly type: 'collect'; readonly firstSeq: number; readonly entries: readonly WireKeyTs[] }
+  /** collectedTsMax: the secondary's bound for writes to missing keys (element-store.ts), which the primary adopts if higher. */
+  | { readonly type: 'sync_state'; readonly elementCount: number; readonly rootLow: number; readonly rootHigh: number; readonly collectedTsMax: number }
   /** Catch-up and repair elements: laid out like `replicate`, kept apart so logs and tests can tell them from live units. */
   | { readonly type: 'snapshot'; readonly firstSeq: number; readonly elements: readonly WireElement[] }
   | { readonly type: 'digest_request'; readonly requestId: number; readonly level: number; readonly indexes: readonly number[] }
@@ -60,7 +66,8 @@ export type Message =
   | { readonly type: 'bucket_response'; readonly requestId: number; readonly answered: number; readonly pairs: readonly WireKeyTs[] }
   | { readonly type: 'fetch_request'; readonly requestId: number; readonly keys: readonly string[] }
   | { readonly type: 'fetch_response'; readonly requestId: number; readonly elements: readonly WireElement[] }
-  | { readonly type: 'sync_done'; readonly repaired: number }
+  /** collectedTsMax: the primary's bound, which the secondary adopts, so both judge writes to missing keys alike. */
+  | { readonly type: 'sync_done'; readonly repaired: number; readonly collectedTsMax: number }
   | {
       readonly type: 'update';
       readonly requestId: number;
@@ -108,6 +115,7 @@ const TYPE_CODES: Record<MessageType, number> = {
   replicate: 10,
   ack: 11,
   heartbeat: 12,
+  collect: 13,
   sync_state: 20,
   snapshot: 21,
   digest_request: 22,
@@ -169,8 +177,12 @@ function encodeBody(m: Message, w: WireWriter): void {
     case 'heartbeat':
       w.f64(m.epoch).f64(m.seq);
       return;
+    case 'collect':
+      w.f64(m.firstSeq).u32(m.entries.length);
+      for (const entry of m.entries) w.shortString(entry.key).f64(entry.ts);
+      return;
     case 'sync_state':
-      w.f64(m.elementCount).u32(m.rootLow).u32(m.rootHigh);
+      w.f64(m.elementCount).u32(m.rootLow).u32(m.rootHigh).f64(m.collectedTsMax);
       return;
     case 'snapshot':
       w.f64(m.firstSeq);
@@ -201,7 +213,7 @@ function encodeBody(m: Message, w: WireWriter): void {
       writeElements(w, m.elements);
       return;
     case 'sync_done':
-      w.f64(m.repaired);
+      w.f64(m.repaired).f64(m.collectedTsMax);
       return;
     case 'update':
       w.u32(m.requestId).shortString(m.key).f64(m.ts).u8(m.deleted ? 1 : 0);
@@ -305,8 +317,12 @@ function decodeFields(type: MessageType, r: WireReader, lazy: boolean): Message 
       return { type, seq: r.safeInteger('seq') };
     case 'heartbeat':
       return { type, epoch: r.safeInteger('epoch'), seq: r.safeInteger('seq') };
+    case 'collect': {
+      const firstSeq = r.safeInteger('firstSeq');
+      return { type, firstSeq, entries: readPairs(r) };
+    }
     case 'sync_state':
-      return { type, elementCount: r.safeInteger('elementCount'), rootLow: r.u32(), rootHigh: r.u32() };
+      return { type, elementCount: r.safeInteger('elementCount'), rootLow: r.u32(), rootHigh: r.u32(), collectedTsMax: r.safeInteger('collectedTsMax') };
     case 'snapshot':
       return { type, firstSeq: r.safeInteger('firstSeq'), elements: readElements(r, lazy) };
     case 'digest_request':
@@ -318,9 +334,7 @@ function decodeFields(type: MessageType, r: WireReader, lazy: boolean): Message 
     case 'bucket_response': {
       const requestId = r.u32();
       const answered = r.u32();
-      const pairs: WireKeyTs[] = [];
-      for (let i = 0, n = readCount(r); i < n; i++) pairs.push({ key: readKey(r), ts: r.safeInteger('ts') });
-      return { type, requestId, answered, pairs };
+      return { type, requestId, answered, pairs: readPairs(r) };
     }
     case 'fetch_request': {
       const requestId = r.u32();
@@ -331,7 +345,7 @@ function decodeFields(type: MessageType, r: WireReader, lazy: boolean): Message 
     case 'fetch_response':
       return { type, requestId: r.u32(), elements: readElements(r, lazy) };
     case 'sync_done':
-      return { type, repaired: r.safeInteger('repaired') };
+      return { type, repaired: r.safeInteger('repaired'), collectedTsMax: r.safeInteger('collectedTsMax') };
     case 'update': {
       const requestId = r.u32();
       const key = readKey(r);
@@ -389,6 +403,12 @@ function readCount(r: WireReader): number {
   // Each item takes at least one byte: a count beyond the body is a lie.
   if (count > r.remaining) throw new DecodeError(`list of ${count} items cannot fit in ${r.remaining} bytes`);
   return count;
+}
+
+function readPairs(r: WireReader): WireKeyTs[] {
+  const pairs: WireKeyTs[] = [];
+  for (let i = 0, n = readCount(r); i < n; i++) pairs.push({ key: readKey(r), ts: r.safeInteger('ts') });
+  return pairs;
 }
 
 function readU32List(r: WireReader): number[] {

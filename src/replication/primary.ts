@@ -16,10 +16,18 @@
  *    differing keys are sent or fetched (newer timestamp wins). Live units
  *    wait during that comparison: the secondary may hold newer elements.
  *  - Sync check: the same drill-down, reporting `in-sync` or the differing
- *    keys with both timestamps, and repairing them. Keys with an update in
- *    flight are skipped: their difference is the replication itself. */
+ *    keys with both timestamps, and repairing them. Keys with an update or a
+ *    collect entry in flight are skipped: their difference is the replication
+ *    itself.
+ *  - Tombstone collection: every `tombstoneCollectIntervalMs` a round removes
+ *    tombstones older than `tombstoneRetentionMs` here and sends them as
+ *    `collect` entries, sequenced with the units; the secondary removes the
+ *    same ones. Both stores keep one `collectedTsMax` (exchanged in sync_state
+ *    and sync_done), so they refuse the same writes to missing keys. A key the
+ *    secondary holds below this store's own collections is removed there by a
+ *    collect entry during catch-up and repair (#onFetchResponse). */
 
-import { type Timestamp, formatTimestamp } from '../core/clock.ts';
+import { LOGICAL_MAX, NODE_ID_MAX, type Timestamp, formatTimestamp, packTimestamp, physicalMsOf } from '../core/clock.ts';
 import { differingNodes } from '../core/digest.ts';
 import type { ElementHandle, ElementStore } from '../core/element-store.ts';
 import { type JsonValue, checkValue } from '../core/value.ts';
@@ -28,8 +36,8 @@ import { JsonText } from '../core/json-text.ts';
 import { type Difference, compareBucket } from '../core/sync-diff.ts';
 import { type ReplicationUnit, type WriteRequest, WriteGate, type WriteGateLimits } from '../core/write-gate.ts';
 import { AcceptorHandshake } from './handshake.ts';
-import type { Message, WireElement } from './messages.ts';
-import { BUCKETS_PER_REQUEST, CATCH_UP_WINDOW_SHARE, type ReplicationLimits, type ReplicationTimings, elementsPerFrame } from './config.ts';
+import type { Message, WireElement, WireKeyTs } from './messages.ts';
+import { BUCKETS_PER_REQUEST, CATCH_UP_WINDOW_SHARE, TOMBSTONES_PER_ROUND, type ReplicationLimits, type ReplicationTimings, collectEntriesPerFrame, elementsPerFrame } from './config.ts';
 import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment, type Outgoing } from './node-core.ts';
 
 export interface PrimaryOptions {
@@ -78,6 +86,8 @@ export interface SyncCheckResult {
 interface InFlightEntry {
   readonly seq: number;
   readonly unit: Unit | undefined;
+  /** A collect entry's key: a sync check leaves it alone until acknowledged. */
+  readonly collectKey: string | undefined;
   /** Estimated wire size, counted against windowBytesMax until acknowledged. */
   readonly bytes: number;
 }
@@ -107,6 +117,11 @@ class SyncJob {
   constructor(
     readonly purpose: 'catch_up' | 'check',
     readonly repair: boolean,
+    /**
+     * A fetched element of a key this store lacks, at or below this ts, was collected here:
+     * the secondary removes it (a collect entry) instead of this store copying it back.
+     */
+    readonly collectedHereTsMax: Timestamp,
   ) {}
 }
 
@@ -126,9 +141,22 @@ class Link {
    */
   push: ElementHandle[] = [];
   pushCursor = 0;
+  /**
+   * Collect entries still to send: the tombstones of a collection round (already removed
+   * here) and keys a repair removes from the secondary. Sent within the catch-up share of
+   * the window, after the live units.
+   */
+  collect: WireKeyTs[] = [];
+  collectCursor = 0;
+  /** Keys of collect entries queued or unacknowledged (with how many): a sync check skips them. */
+  readonly collecting = new Map<string, number>();
   /** Catch-up ends when every element up to this seq is acknowledged. */
   catchUpLastSeq = 0;
   catchUpDone = false;
+  /** This store's collectedTsMax before it adopted the secondary's (#negotiate). */
+  collectedTsMaxAtAttach = 0;
+  /** A digest catch-up: live units wait until every repair element and collect entry is sent (#flush). */
+  repairBeforeUnits = false;
   job: SyncJob | undefined = undefined;
   lastSentMs: number;
   /** When the acknowledged seq last moved, or the window last went from empty to busy. */
@@ -158,8 +186,10 @@ export class Primary extends NodeBase {
   /** Set when units may wait to be sent: the time to stamp the flush with. */
   #flushAtMs: number | undefined = undefined;
   #nextSyncCheckMs: number;
+  #nextCollectMs: number;
   #lastCheck: SyncCheckResult | undefined = undefined;
   readonly #perFrame: number;
+  readonly #collectPerFrame: number;
   /** Answers by code since start: a metric. */
   readonly answerCounts = new Map<string, number>();
   /** Waiting on-demand checks when none could start yet. */
@@ -172,7 +202,9 @@ export class Primary extends NodeBase {
     this.options = options;
     this.gate = new WriteGate<ClientWrite>(store, options.gate);
     this.#perFrame = elementsPerFrame(options.limits);
+    this.#collectPerFrame = collectEntriesPerFrame(options.limits);
     this.#nextSyncCheckMs = nowMs + (options.timings.syncCheckIntervalMs || Number.POSITIVE_INFINITY);
+    this.#nextCollectMs = nowMs + (options.timings.tombstoneCollectIntervalMs || Number.POSITIVE_INFINITY);
   }
 
   /** `streaming`, `catching_up`, `negotiating`, or `none` when no secondary is attached. */
@@ -243,13 +275,17 @@ export class Primary extends NodeBase {
       this.#nextSyncCheckMs = nowMs + this.options.timings.syncCheckIntervalMs;
       if (this.#link?.phase === 'streaming' && this.#link.job === undefined) this.#startJob(this.#link, 'check', this.options.syncRepair);
     }
+    if (nowMs >= this.#nextCollectMs) {
+      this.#nextCollectMs = nowMs + this.options.timings.tombstoneCollectIntervalMs;
+      this.#collectRound();
+    }
     this.#pump();
     this.#flush(nowMs);
   }
 
   /** When the adapter should call handleTimeout next. */
   pollTimeoutMs(): number {
-    let next = this.#nextSyncCheckMs;
+    let next = Math.min(this.#nextSyncCheckMs, this.#nextCollectMs);
     const link = this.#link;
     if (link !== undefined) {
       next = Math.min(next, link.lastSentMs + this.options.timings.heartbeatIntervalMs, link.connection.lastHeardMs + this.options.timings.linkTimeoutMs + 1);
@@ -358,10 +394,14 @@ export class Primary extends NodeBase {
       this.close(link.connection, 'sync_state sent twice');
       return;
     }
+    // Both stores must refuse the same writes to missing keys: the higher bound wins, and the
+    // secondary adopts it from sync_done. Units held meanwhile are judged against it on completion.
+    link.collectedTsMaxAtAttach = this.store.collectedTsMax;
+    this.store.raiseCollectedTsMax(state.collectedTsMax);
     const [rootLow, rootHigh] = this.store.digest.root();
     if (state.rootLow === rootLow && state.rootHigh === rootHigh && state.elementCount === this.store.size) {
       link.phase = 'streaming';
-      this.send(link.connection, { type: 'sync_done', repaired: 0 });
+      this.send(link.connection, { type: 'sync_done', repaired: 0, collectedTsMax: this.store.collectedTsMax });
       this.log('info', 'secondary attached, already in sync', { elements: state.elementCount });
     } else if (state.elementCount === 0) {
       link.phase = 'catching_up';
@@ -369,6 +409,7 @@ export class Primary extends NodeBase {
       this.log('info', 'secondary attached empty: sending a snapshot', { elements: link.push.length });
     } else {
       link.phase = 'catching_up';
+      link.repairBeforeUnits = true;
       this.#startJob(link, 'catch_up', true);
       this.log('info', 'secondary attached with data: comparing digests', { theirs: state.elementCount, ours: this.store.size });
     }
@@ -387,6 +428,7 @@ export class Primary extends NodeBase {
       const entry = link.inFlight[link.inFlightHead++]!;
       link.inFlightBytes -= entry.bytes;
       if (entry.unit !== undefined) this.gate.complete(entry.unit, true);
+      else if (entry.collectKey !== undefined) uncount(link.collecting, entry.collectKey);
     }
     if (link.inFlightHead === link.inFlight.length) link.inFlight.length = link.inFlightHead = 0;
     if (link.phase === 'catching_up' && link.catchUpDone && seq >= link.catchUpLastSeq) this.#streaming(link, 0);
@@ -549,7 +591,11 @@ export class Primary extends NodeBase {
     // During a digest catch-up the secondary may hold newer elements than this store (a restarted
     // primary, a merge after serving alone): live units wait until those are copied here, so each is
     // judged against the newer of both stores (stale, W5) and none slips past the comparison.
-    const holdUnits = link.job?.purpose === 'catch_up';
+    // They also wait until the repairs it found are sent: the secondary judges a unit against its
+    // collectedTsMax where it lacks the key, and must first hold (or drop) what this store holds,
+    // or a unit applied here would be refused there.
+    const repairsUnsent = link.pushCursor < link.push.length || link.collectCursor < link.collect.length;
+    const holdUnits = link.job?.purpose === 'catch_up' || (link.phase === 'catching_up' && link.repairBeforeUnits && repairsUnsent);
     while (!holdUnits && link.pendingCount > 0 && open()) {
       const elements: WireElement[] = [];
       const firstSeq = link.nextSeq;
@@ -563,6 +609,7 @@ export class Primary extends NodeBase {
       link.lastSentMs = nowMs;
     }
     this.#flushPush(link, nowMs);
+    this.#flushCollect(link, nowMs);
   }
 
   /**
@@ -601,21 +648,83 @@ export class Primary extends NodeBase {
   }
 
   #track(link: Link, element: WireElement, unit: Unit | undefined, nowMs: number): void {
+    this.#trackSeq(link, elementBytes(element), unit, undefined, nowMs);
+  }
+
+  #trackSeq(link: Link, bytes: number, unit: Unit | undefined, collectKey: string | undefined, nowMs: number): void {
     if (link.inFlightCount === 0) link.lastProgressMs = nowMs;
-    const bytes = elementBytes(element);
-    link.inFlight.push({ seq: link.nextSeq++, unit, bytes });
+    link.inFlight.push({ seq: link.nextSeq++, unit, collectKey, bytes });
     link.inFlightBytes += bytes;
   }
 
-  /** All catch-up or repair elements are sent. */
+  /** Sends queued collect entries, in the same share of the window as catch-up elements (#flushPush). */
+  #flushCollect(link: Link, nowMs: number): void {
+    if (link.collectCursor === link.collect.length) return;
+    const { windowElementsMax, windowBytesMax } = this.options.limits;
+    const open = (): boolean => link.inFlightCount < windowElementsMax * CATCH_UP_WINDOW_SHARE && link.inFlightBytes < windowBytesMax * CATCH_UP_WINDOW_SHARE;
+    for (let frames = 0; frames < PUSH_FRAMES_PER_FLUSH && link.collectCursor < link.collect.length && open(); frames++) {
+      const entries: WireKeyTs[] = [];
+      const firstSeq = link.nextSeq;
+      while (link.collectCursor < link.collect.length && entries.length < this.#collectPerFrame && open()) {
+        const entry = link.collect[link.collectCursor++]!;
+        entries.push(entry);
+        this.#trackSeq(link, 16 + entry.key.length, undefined, entry.key, nowMs);
+      }
+      this.send(link.connection, { type: 'collect', firstSeq, entries });
+      link.lastSentMs = nowMs;
+    }
+    if (link.collectCursor === link.collect.length) {
+      link.collect = [];
+      link.collectCursor = 0;
+      this.#finishPush(link);
+    }
+  }
+
+  /** Queues a collect entry for the secondary. */
+  #queueCollect(link: Link, entry: WireKeyTs): void {
+    link.collect.push(entry);
+    link.collecting.set(entry.key, (link.collecting.get(entry.key) ?? 0) + 1);
+  }
+
+  /** All catch-up or repair elements (and collect entries) are sent. */
   #finishPush(link: Link): void {
-    if (link.phase === 'catching_up' && link.job === undefined) this.#endCatchUp(link, 0);
+    if (link.phase === 'catching_up' && link.job === undefined && link.pushCursor >= link.push.length && link.collectCursor >= link.collect.length) this.#endCatchUp(link, 0);
+  }
+
+  /**
+   * One tombstone collection round (docs/ARCHITECTURE.md, "Tombstones"). It takes tombstones
+   * older than tombstoneRetentionMs that the gate is not busy with, at most
+   * TOMBSTONES_PER_ROUND, removes them from this store at once (raising collectedTsMax), and,
+   * with a secondary streaming, queues them as collect entries, which the secondary applies
+   * in stream order. Removing here first, not on the acknowledgement, means every write
+   * judged from now on sees the raised bound, as the secondary will when it applies it: had
+   * this store waited, a later write creating a listed key with an explicit ts below the
+   * round's largest would be applied here and refused there. The bound stays below every
+   * unit in flight that creates a key, for the same reason the other way round. Skipped
+   * while a secondary catches up or a digest job runs (they compare the two stores).
+   */
+  #collectRound(): void {
+    const link = this.#link;
+    if (link !== undefined && (link.phase !== 'streaming' || link.job !== undefined || link.collectCursor < link.collect.length)) {
+      this.log('debug', 'tombstone collection: skipped this round', { secondary: link.phase, job: link.job?.purpose ?? null });
+      return;
+    }
+    const nowMs = physicalMsOf(this.env.clock.now());
+    const retentionMs = this.options.timings.tombstoneRetentionMs;
+    if (nowMs <= retentionMs) return;
+    let tsMax: Timestamp = packTimestamp(nowMs - retentionMs, LOGICAL_MAX, NODE_ID_MAX);
+    const creating = this.gate.creatingInFlightTsMin();
+    if (creating <= tsMax) tsMax = creating - 1;
+    const due = this.store.dueTombstones(tsMax, TOMBSTONES_PER_ROUND);
+    const removed = this.store.removeCollected(due);
+    if (link !== undefined) for (const entry of due) this.#queueCollect(link, entry);
+    this.log('debug', 'tombstone collection round', { collected: removed, tsMax: formatTimestamp(tsMax), collectedTsMax: formatTimestamp(this.store.collectedTsMax), sent: link !== undefined, tombstonesLeft: this.store.tombstoneCount });
   }
 
   #endCatchUp(link: Link, repaired: number): void {
     link.catchUpDone = true;
     link.catchUpLastSeq = link.nextSeq - 1;
-    this.send(link.connection, { type: 'sync_done', repaired });
+    this.send(link.connection, { type: 'sync_done', repaired, collectedTsMax: this.store.collectedTsMax });
     if (link.ackedSeq >= link.catchUpLastSeq) this.#streaming(link, repaired);
   }
 
@@ -634,7 +743,9 @@ export class Primary extends NodeBase {
   }
 
   #startJob(link: Link, purpose: 'catch_up' | 'check', repair: boolean): SyncJob {
-    const job = new SyncJob(purpose, repair);
+    // A catch-up copies what the secondary holds below the bound it brought (its own collections
+    // made it, not this store's); a check runs with one bound shared by both.
+    const job = new SyncJob(purpose, repair, purpose === 'catch_up' ? link.collectedTsMaxAtAttach : this.store.collectedTsMax);
     link.job = job;
     this.#requestDigest(link, job);
     return job;
@@ -680,7 +791,7 @@ export class Primary extends NodeBase {
     for (const difference of compareBucket(local, pairs)) {
       // A check skips keys in flight: their difference is the replication itself. A catch-up holds
       // live units back (see #flush), so every difference it finds is real and is repaired.
-      if (job.purpose === 'check' && this.gate.isBusy(difference.key)) continue;
+      if (job.purpose === 'check' && (this.gate.isBusy(difference.key) || link.collecting.has(difference.key))) continue;
       job.differences.push(difference);
     }
     if (job.buckets.length > 0) return this.#requestBuckets(link, job);
@@ -716,14 +827,28 @@ export class Primary extends NodeBase {
     const asked = new Set(job.fetchKeys.splice(0, this.#perFrame));
     for (const element of elements) {
       // In a catch-up a busy key's unit is held back: copying the newer element first makes that unit stale, as it is.
-      if (!asked.has(element.key) || (job.purpose === 'check' && this.gate.isBusy(element.key))) continue;
+      if (!asked.has(element.key) || (job.purpose === 'check' && (this.gate.isBusy(element.key) || link.collecting.has(element.key)))) continue;
+      if (element.ts <= job.collectedHereTsMax && !this.store.has(element.key)) {
+        // A key missing here at or below the bound of this store's own collections: it was
+        // deleted and collected here while the secondary kept it (a node that rejoins after the
+        // other collected, a secondary that attaches after a round without one). Copying it back
+        // would undo the delete, and leaving it would keep the stores differing for ever: the
+        // secondary removes it, as a collect entry. (docs/ARCHITECTURE.md, "Tombstones", names
+        // the one case where that drops a write: minReplicas 0 after both nodes served alone.)
+        this.#queueCollect(link, { key: element.key, ts: element.ts });
+        job.repaired++;
+        continue;
+      }
       // A secondary's element from the future is reported, not copied: one bad clock must not drag ours along.
       const problem = this.env.clock.observe(element.ts);
       if (problem !== undefined) {
         this.log('warn', 'sync repair: not copying an element from the secondary', { key: element.key, problem: problem.message });
         continue;
       }
-      if (this.store.apply(element.key, element.value, element.ts, element.deleted) === 'applied') job.repaired++;
+      let outcome = this.store.apply(element.key, element.value, element.ts, element.deleted);
+      // Missing here, below the bound adopted from the secondary (#negotiate): its own, so it holds it rightly.
+      if (outcome === 'stale' && !this.store.has(element.key)) outcome = this.store.restore(element.key, element.value, element.ts, element.deleted);
+      if (outcome === 'applied') job.repaired++;
     }
     if (job.fetchKeys.length > 0) return this.#requestFetch(link, job);
     this.#finishJob(link, job);
@@ -734,8 +859,8 @@ export class Primary extends NodeBase {
     const differenceCount = job.differences.length;
     if (job.purpose === 'catch_up') {
       this.log('info', 'digest comparison done', { differences: differenceCount, repaired: job.repaired });
-      if (link.pushCursor >= link.push.length) this.#endCatchUp(link, job.repaired);
-      // else #flush ends the catch-up once the pushed elements are sent.
+      if (link.pushCursor >= link.push.length && link.collectCursor >= link.collect.length) this.#endCatchUp(link, job.repaired);
+      // else #flush ends the catch-up once the pushed elements and collect entries are sent.
     } else {
       const result: SyncCheckResult = {
         atMs: link.connection.lastHeardMs,
@@ -766,4 +891,10 @@ export class Primary extends NodeBase {
   #sendCheckUnavailable(requester: Requester, reason: string): void {
     this.send(requester.connection, { type: 'result', requestId: requester.requestId, code: 'unavailable', ts: 0, detail: reason });
   }
+}
+
+function uncount(counts: Map<string, number>, key: string): void {
+  const count = counts.get(key) ?? 0;
+  if (count <= 1) counts.delete(key);
+  else counts.set(key, count - 1);
 }

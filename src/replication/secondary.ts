@@ -2,7 +2,10 @@
  *  wall clock. It dials the primary (through its adapter), proves the shared
  *  secret, reports its digest root, then applies what the primary sends —
  *  newer timestamp wins, so resends and repairs are harmless — and
- *  acknowledges cumulatively. It answers the primary's digest, bucket and
+ *  acknowledges cumulatively; `collect` entries (tombstones the primary
+ *  collected) are removed in stream order. It adopts the primary's
+ *  collectedTsMax at sync_done, and holds whatever the primary sends even
+ *  below its own. It answers the primary's digest, bucket and
  *  fetch requests from its own store, serves reads to clients, and answers
  *  writes with not_primary. It does not decide anything about failover. */
 
@@ -60,6 +63,8 @@ export class Secondary extends NodeBase {
   readonly #perFrame: number;
   /** Elements applied from the primary since start: a metric. */
   appliedCount = 0;
+  /** Elements removed by `collect` entries since start (a listed key this store no longer held is not counted). */
+  collectedCount = 0;
   #primaryHeardMs: number | undefined = undefined;
   /** Starts at options.epoch; raised by following a primary of a newer epoch. */
   #epoch: number;
@@ -226,7 +231,7 @@ export class Secondary extends NodeBase {
     this.#epoch = welcome.epoch;
     this.#primaryHeardMs = this.connections.get(connection.id)?.lastHeardMs;
     const [rootLow, rootHigh] = digest.root();
-    this.send(connection, { type: 'sync_state', elementCount: this.store.size, rootLow, rootHigh });
+    this.send(connection, { type: 'sync_state', elementCount: this.store.size, rootLow, rootHigh, collectedTsMax: this.store.collectedTsMax });
     this.log('info', 'connected to the primary', { elements: this.store.size });
   }
 
@@ -234,14 +239,18 @@ export class Secondary extends NodeBase {
     switch (message.type) {
       case 'replicate':
         this.#liveApplied = true;
-        return this.#apply(connection, message.firstSeq, message.elements);
+        return this.#apply(connection, message.firstSeq, message.elements, false);
       case 'snapshot':
-        return this.#apply(connection, message.firstSeq, message.elements);
+        return this.#apply(connection, message.firstSeq, message.elements, true);
+      case 'collect':
+        return this.#collect(connection, message.firstSeq, message.entries);
       case 'heartbeat':
         // Everything sent before the heartbeat is applied (one stream, in order): acknowledge it all.
         this.#sendAck(connection);
         return;
       case 'sync_done':
+        // The primary's bound: from now on both refuse the same writes to missing keys.
+        this.store.raiseCollectedTsMax(message.collectedTsMax);
         this.#state = 'in_sync';
         this.#wasInSync = true;
         this.log('info', 'in sync with the primary', { elements: this.store.size, repaired: message.repaired });
@@ -282,12 +291,20 @@ export class Secondary extends NodeBase {
     this.#bytesSinceAck = 0;
   }
 
-  #apply(connection: Connection, firstSeq: number, elements: readonly WireElement[]): void {
+  /**
+   * `held`: the elements are the primary's state (catch-up and repair), which this store
+   * holds even below its collectedTsMax. A live unit is not: the primary judges it again
+   * when the acknowledgement comes, against a bound at least this store's, and must find
+   * the same answer, so it goes through `apply` alone.
+   */
+  #apply(connection: Connection, firstSeq: number, elements: readonly WireElement[], held: boolean): void {
     if (!this.#inSequence(connection, firstSeq)) return;
     for (const element of elements) {
       const problem = this.env.clock.observeTrusted(element.ts);
       if (problem !== undefined) return this.close(connection, problem.message);
-      const outcome = this.store.apply(element.key, element.value, element.ts, element.deleted);
+      let outcome = this.store.apply(element.key, element.value, element.ts, element.deleted);
+      // Missing here and at or below this store's collectedTsMax, yet the primary holds it: held here too.
+      if (held && outcome === 'stale' && !this.store.has(element.key)) outcome = this.store.restore(element.key, element.value, element.ts, element.deleted);
       if (outcome === 'full') return this.#storeFull(connection, element.key);
       this.#lastSeq++;
       this.appliedCount++;
@@ -302,11 +319,32 @@ export class Secondary extends NodeBase {
       const elementTs = ts[i]!;
       const problem = this.env.clock.observeTrusted(elementTs);
       if (problem !== undefined) return this.close(connection, problem.message);
-      const outcome = this.store.applyText(keys[i]!, texts[i]!, textBytes[i]!, elementTs, deleted[i] === 1);
+      let outcome = this.store.applyText(keys[i]!, texts[i]!, textBytes[i]!, elementTs, deleted[i] === 1);
+      // Missing here and at or below this store's collectedTsMax, yet the primary holds it (a
+      // tombstone this store collected while the primary kept it, say): held here too.
+      if (outcome === 'stale' && !this.store.has(keys[i]!)) {
+        outcome = this.store.restore(keys[i]!, deleted[i] === 1 ? null : new JsonText(texts[i]!, textBytes[i]!), elementTs, deleted[i] === 1);
+      }
       if (outcome === 'full') return this.#storeFull(connection, keys[i]!);
       this.#lastSeq++;
       this.appliedCount++;
     }
+  }
+
+  /**
+   * A tombstone collection (or a repair's removal): each key held at exactly the listed ts
+   * is removed and collectedTsMax rises to the largest listed ts, as the primary did when it
+   * sent them, so both hold the same elements and the same bound. Every entry takes a seq
+   * and is acknowledged like an element. Checked whole before anything changes.
+   */
+  #collect(connection: Connection, firstSeq: number, entries: readonly WireKeyTs[]): void {
+    if (!this.#inSequence(connection, firstSeq)) return;
+    for (const entry of entries) {
+      const problem = this.env.clock.observeTrusted(entry.ts);
+      if (problem !== undefined) return this.close(connection, problem.message);
+    }
+    this.collectedCount += this.store.removeCollected(entries);
+    this.#lastSeq += entries.length;
   }
 
   #inSequence(connection: Connection, firstSeq: number): boolean {

@@ -84,6 +84,14 @@ export class ServerMetrics implements CommandObserver {
     gauge('confstate_write_queue_depth', 'Requests waiting in the write gate plus units waiting for the replication window.', (s) => s.queueDepth);
     gauge('confstate_replication_in_flight', 'Replication units sent and not yet acknowledged.', (s) => s.replicationInFlight);
     gauge('confstate_elements', 'Elements held by this node.', (s) => s.elements);
+    gauge('confstate_tombstones', 'Tombstones (deleted elements not yet collected) held by this node, counted in confstate_elements.', (s) => s.tombstones);
+    new Counter({
+      name: 'confstate_tombstones_collected_total', help: "Elements this node's store removed by tombstone collection since start.", registers,
+      collect() {
+        this.reset();
+        this.inc(read().tombstonesCollected);
+      },
+    });
     gauge('confstate_sync_check_in_sync', 'Result of the last sync check: 1 in sync, 0 differences found (absent before the first).', (s) => (s.lastSyncCheck === null ? undefined : Number(s.lastSyncCheck.inSync)));
     gauge('confstate_sync_check_differences', 'Differing keys found by the last sync check.', (s) => s.lastSyncCheck?.differenceCount);
     gauge('confstate_sync_check_age_seconds', 'Seconds since the last sync check.', (s) => (s.lastSyncCheck === null ? undefined : s.lastSyncCheck.ageMs / 1000));

@@ -32,6 +32,10 @@ export interface NodeStatus {
   readonly queueDepth: number;
   readonly replicationInFlight: number;
   readonly elements: number;
+  /** Tombstones held (counted in `elements`). */
+  readonly tombstones: number;
+  /** Elements this node's store removed by tombstone collection since start. */
+  readonly tombstonesCollected: number;
   readonly lastSyncCheck: { readonly inSync: boolean; readonly differenceCount: number; readonly ageMs: number } | null;
   /** Update answers by code since start. */
   readonly answerCounts: ReadonlyMap<string, number>;
@@ -193,6 +197,8 @@ export class MemoryStateNode implements StateNode {
       queueDepth: this.gate.queuedCount,
       replicationInFlight: this.gate.inFlightCount,
       elements: this.store.size,
+      tombstones: this.store.tombstoneCount,
+      tombstonesCollected: this.store.collectedCount,
       lastSyncCheck: null,
       answerCounts: this.#answerCounts,
       readsComplete: this.readsComplete,

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, type NodeConfig, nodeConfig, parseAddress, readSecret, readSettings } from '../../src/cli/config.ts';
+import { ConfigError, type NodeConfig, nodeConfig, parseAddress, readSecret, readSettings, settingsHelp } from '../../src/cli/config.ts';
 import { REPLICATION_LIMITS_DEFAULT, REPLICATION_TIMINGS_DEFAULT } from '../../src/replication/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'confstate-config-test-'));
@@ -381,6 +381,29 @@ describe('config: the conference API', () => {
     expectConfigError(() => config('primary', ['--jwks-file', tempFile('{"keys":[]}')]), '--jwks-file', 'keys');
     expectConfigError(() => config('primary', ['--jwks-file', tempFile('{"keys":[{}]}'), '--jwt-secret-file', tempFile('s'.repeat(40))]), 'only one of');
     expectConfigError(() => config('primary', ['--admin-token-file', tempFile('tiny')]), 'admin token file');
+  });
+});
+
+describe('config: tombstone collection', () => {
+  it('config: tombstone retention and collection interval are read from flags, environment and config file, with their defaults', () => {
+    expect(config('primary').timings).toMatchObject({ tombstoneRetentionMs: 3_600_000, tombstoneCollectIntervalMs: 60_000 });
+    expect(config('primary', ['--tombstone-retention-ms', '10000', '--tombstone-collect-interval-ms', '0']).timings).toMatchObject({ tombstoneRetentionMs: 10_000, tombstoneCollectIntervalMs: 0 });
+    const env = { ...ENV, CONFSTATE_TOMBSTONE_RETENTION_MS: '20000', CONFSTATE_TOMBSTONE_COLLECT_INTERVAL_MS: '5000' };
+    expect(config('secondary', [], env).timings).toMatchObject({ tombstoneRetentionMs: 20_000, tombstoneCollectIntervalMs: 5000 });
+    const file = tempFile(JSON.stringify({ 'tombstone-retention-ms': 30000, 'tombstone-collect-interval-ms': '1000' }), 'tombstones.json');
+    expect(config('primary', ['--config', file]).timings).toMatchObject({ tombstoneRetentionMs: 30_000, tombstoneCollectIntervalMs: 1000 });
+    expect(settingsHelp()).toContain('--tombstone-retention-ms');
+    expect(settingsHelp()).toContain('CONFSTATE_TOMBSTONE_COLLECT_INTERVAL_MS');
+  });
+
+  it('config: a tombstone retention below the link, failover or clock-skew limit, or a collection interval under 100 ms, is refused and named', () => {
+    expectConfigError(() => config('primary', ['--tombstone-retention-ms', '4999']), '--tombstone-retention-ms', '--max-clock-skew-ms');
+    expectConfigError(() => config('primary', ['--tombstone-retention-ms', '1500', '--max-clock-skew-ms', '0', '--link-timeout-ms', '2000']), '--tombstone-retention-ms', '--link-timeout-ms');
+    expectConfigError(() => config('primary', ['--tombstone-retention-ms', '500', '--max-clock-skew-ms', '0']), '--tombstone-retention-ms', '--link-timeout-ms');
+    expect(config('primary', ['--tombstone-retention-ms', '1000', '--max-clock-skew-ms', '0']).timings.tombstoneRetentionMs).toBe(1000);
+    expectConfigError(() => config('primary', ['--tombstone-retention-ms', '-1']), '--tombstone-retention-ms');
+    expectConfigError(() => config('primary', ['--tombstone-collect-interval-ms', '50']), '--tombstone-collect-interval-ms', '100');
+    expectConfigError(() => config('primary', ['--tombstone-collect-interval-ms', 'soon']), '--tombstone-collect-interval-ms');
   });
 });
 

@@ -306,6 +306,106 @@ describe('element store: tombstones', () => {
     expect(store.collectTombstones(8)).toBe(0);
     expect(store.currentTs('s/a/p/2')).toBe(6);
   });
+
+  it('element store: removeCollected removes exactly the listed keys held at their listed ts, keeps the rest, and raises collectedTsMax to the largest listed ts', () => {
+    fc.assert(
+      fc.property(
+        updatesArb().chain((updates) =>
+          fc.tuple(
+            fc.constant(updates),
+            delivery(updates),
+            // A list names held (key, ts) pairs, pairs at another ts (older writes) and keys never written.
+            fc.array(fc.tuple(fc.constantFrom(...KEYS, 's/zz/p/none'), fc.integer({ min: 1, max: 5_000 }), fc.boolean()), { maxLength: 12 }),
+            fc.subarray(KEYS),
+          ),
+        ),
+        ([updates, order, picks, busyKeys]) => {
+          const store = storeOf(order);
+          const expected = model(updates);
+          // Half the picks name the held element's exact ts, the others a random ts.
+          const entries = picks.map(([key, ts, exact]) => ({ key, ts: exact && expected.has(key) ? expected.get(key)!.ts : ts }));
+          for (const key of busyKeys) {
+            const handle = store.handle(key);
+            if (handle !== undefined) handle.writer = 'busy';
+          }
+          const before = store.collectedTsMax;
+          const removed = new Set<string>();
+          for (const { key, ts } of entries) if (expected.get(key)?.ts === ts && !busyKeys.includes(key)) removed.add(key);
+          expect(store.removeCollected(entries)).toBe(removed.size);
+          expect(store.collectedCount).toBe(removed.size);
+          for (const key of removed) expected.delete(key);
+          // The same list again removes nothing more: a resent collect frame is harmless.
+          expect(store.removeCollected(entries)).toBe(0);
+          for (const key of busyKeys) {
+            const handle = store.handle(key);
+            if (handle !== undefined) handle.writer = undefined;
+          }
+          expectStoreHolds(store, expected);
+          const bound = Math.max(before, ...entries.map((e) => e.ts));
+          expect(store.collectedTsMax).toBe(bound);
+          for (const key of removed) {
+            expect(store.apply(key, 'late', bound)).toBe('stale');
+            expect(store.currentTs(key)).toBe(bound);
+          }
+        },
+      ),
+      propertyOptions(),
+    );
+  });
+
+  it('element store: removeCollected keeps a key written again after it was listed, and a busy one', () => {
+    const store = new ElementStore({ elementsMax: 10, digest: SMALL });
+    store.apply('s/a/p/1', null, 5, true);
+    store.apply('s/a/p/1', 'back', 7); // written again: no longer the listed tombstone
+    store.apply('s/a/p/2', null, 6, true);
+    store.handle('s/a/p/2')!.writer = 'busy';
+    store.apply('s/a/p/3', null, 4, true);
+    expect(store.removeCollected([{ key: 's/a/p/1', ts: 5 }, { key: 's/a/p/2', ts: 6 }, { key: 's/a/p/3', ts: 4 }])).toBe(1);
+    expect(store.get('s/a/p/1')).toMatchObject({ value: 'back', ts: 7 });
+    expect(store.get('s/a/p/2')).toMatchObject({ deleted: true, ts: 6 });
+    expect(store.has('s/a/p/3')).toBe(false);
+    expect(store.collectedTsMax).toBe(6);
+    expect(store.dueTombstones(100)).toEqual([]); // the busy one is not due
+    store.handle('s/a/p/2')!.writer = undefined;
+    expect(store.dueTombstones(100)).toEqual([{ key: 's/a/p/2', ts: 6 }]);
+  });
+
+  it('element store: dueTombstones lists the oldest tombstones at or below tsMax and changes nothing', () => {
+    const store = new ElementStore({ elementsMax: 10, digest: SMALL });
+    store.apply('s/a/p/1', null, 30, true);
+    store.apply('s/a/p/2', null, 10, true);
+    store.apply('s/a/p/3', null, 20, true);
+    store.apply('s/a/p/4', 'live', 5);
+    const root = store.digest.root();
+    expect(store.dueTombstones(25, 1)).toEqual([{ key: 's/a/p/2', ts: 10 }]);
+    expect(store.dueTombstones(25).sort((a, b) => a.ts - b.ts)).toEqual([{ key: 's/a/p/2', ts: 10 }, { key: 's/a/p/3', ts: 20 }]);
+    expect(store.digest.root()).toEqual(root);
+    expect(store.tombstoneCount).toBe(3);
+  });
+
+  it('element store: restore inserts a missing key at or below collectedTsMax, and only a missing one', () => {
+    const store = new ElementStore({ elementsMax: 10, digest: SMALL });
+    const other = new ElementStore({ elementsMax: 10, digest: SMALL });
+    store.apply('s/a/p/1', null, 5, true);
+    store.apply('s/a/p/2', null, 9, true);
+    other.apply('s/a/p/1', null, 5, true);
+    store.collectTombstones(9);
+    expect(store.apply('s/a/p/1', null, 5, true)).toBe('stale');
+    expect(store.restore('s/a/p/1', null, 5, true)).toBe('applied');
+    expect(store.restore('s/a/p/1', null, 5, true)).toBe('stale');
+    expect(store.get('s/a/p/1')).toMatchObject({ deleted: true, ts: 5 });
+    expect(store.digest.root()).toEqual(other.digest.root());
+    expect(store.collectedTsMax).toBe(9);
+  });
+
+  it('element store: raiseCollectedTsMax only raises the bound', () => {
+    const store = new ElementStore({ elementsMax: 10, digest: SMALL });
+    store.raiseCollectedTsMax(40);
+    store.raiseCollectedTsMax(20);
+    expect(store.collectedTsMax).toBe(40);
+    expect(store.apply('s/a/p/1', 1, 40)).toBe('stale');
+    expect(store.apply('s/a/p/1', 1, 41)).toBe('applied');
+  });
 });
 
 describe('element store: capacity', () => {

@@ -22,6 +22,22 @@ function setup(limits: Partial<WriteGateLimits> = {}, elementsMax = 100) {
 }
 
 describe('write gate', () => {
+  it('write gate: creatingInFlightTsMin is the least ts of a unit in flight that creates an element', () => {
+    const { store, gate, request, units } = setup();
+    store.apply('s/1/old', 1, 5);
+    expect(gate.creatingInFlightTsMin()).toBe(Number.POSITIVE_INFINITY);
+    gate.submit(request('s/1/old', 7)); // the element exists: not creating
+    gate.submit(request('s/1/new', 40));
+    gate.submit(request('s/1/other', 30));
+    gate.submit(request('s/1/other', 50)); // waits behind 30
+    const [old, , other] = units();
+    expect(gate.creatingInFlightTsMin()).toBe(30);
+    gate.complete(other!, true);
+    expect(gate.creatingInFlightTsMin()).toBe(40); // s/1/other exists now; its waiting request is no creation
+    gate.complete(old!, true);
+    expect(gate.creatingInFlightTsMin()).toBe(40);
+  });
+
   it('write gate: a request for an idle element is dispatched at once and applied only on completion', () => {
     const { store, gate, request, units, answered } = setup();
     const r = request('s/1/meta', 10);

@@ -190,4 +190,44 @@ describe('replication between processes', () => {
     const result = runCli(['check', '--primary', `127.0.0.1:${primary.port}`, '--secret-file', secretFile, ...tlsArgs]);
     expect(result.stdout).toContain('in-sync');
   }, 60_000);
+
+  it('process: tombstones older than the retention are collected on both nodes, a late older write stays stale, and check says in-sync', async () => {
+    const args = ['--tombstone-retention-ms', '1000', '--tombstone-collect-interval-ms', '200', '--max-clock-skew-ms', '1000'];
+    cluster = await startCluster({ primaryArgs: args, secondaryArgs: args });
+    const writer = await connect(cluster);
+    const reader = await connect(cluster, cluster.secondaryPort);
+    const keys = Array.from({ length: 40 }, (_, i) => `s/gone-${i % 4}/p/${i}`);
+    for (const key of keys) expect((await writer.update(key, { key })).code).toBe('applied');
+    const deletedTs = new Map<string, number>();
+    for (const key of keys.slice(0, 20)) {
+      const result = await writer.update(key, null, { deleted: true });
+      expect(result.code).toBe('applied');
+      deletedTs.set(key, result.ts);
+    }
+    // Held as tombstones on both at first…
+    expect(await reader.get(keys[0]!)).toMatchObject({ found: true, deleted: true, ts: deletedTs.get(keys[0]!) });
+    // …collected on both once older than the retention.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const [p, s] = await Promise.all([writer.get(keys[19]!), reader.get(keys[19]!)]);
+      if (!p.found && !s.found) break;
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (const key of keys.slice(0, 20)) {
+      expect(await writer.get(key)).toMatchObject({ found: false });
+      expect(await reader.get(key)).toMatchObject({ found: false });
+    }
+    for (const key of keys.slice(20)) expect(await reader.get(key)).toMatchObject({ found: true, deleted: false, value: { key } });
+    // A late write older than the collected delete cannot bring the key back; a fresh one can.
+    const late = await writer.update(keys[0]!, { late: true }, { ts: deletedTs.get(keys[0]!)! - 16 + 1 });
+    expect(late.code).toBe('stale');
+    expect((await writer.update(keys[0]!, { back: true })).code).toBe('applied');
+    expect(await reader.get(keys[0]!)).toMatchObject({ found: true, value: { back: true } });
+    writer.close();
+    reader.close();
+    const result = check(cluster);
+    expect(result.stdout).toContain('in-sync');
+    expect(result.code).toBe(0);
+  }, 60_000);
 });

@@ -17,7 +17,7 @@ const FUZZ_RUNS = Math.max(100_000, numRuns * 100);
 const FRAME_BYTES_MAX = 4096;
 
 /** Wire codes of the known types (from encoding a minimal message of each). */
-const TYPE_CODES: number[] = [1, 2, 3, 4, 10, 11, 12, 20, 21, 22, 23, 24, 25, 26, 27, 28, 40, 41, 42, 43, 50, 51, 90];
+const TYPE_CODES: number[] = [1, 2, 3, 4, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 26, 27, 28, 40, 41, 42, 43, 50, 51, 90];
 
 /** Deep equality where numbers compare with === (so -0 equals 0, as JSON has no -0) and typed arrays by type and content. */
 function sameValue(a: unknown, b: unknown): boolean {

@@ -81,7 +81,8 @@ const SAMPLE: { readonly [T in MessageType]: Extract<Message, { type: T }> } = {
   },
   ack: { type: 'ack', seq: 42 },
   heartbeat: { type: 'heartbeat', epoch: 7, seq: 42 },
-  sync_state: { type: 'sync_state', elementCount: 2, rootLow: 0xdeadbeef, rootHigh: 0x01020304 },
+  collect: { type: 'collect', firstSeq: 43, entries: [{ key: 's/a/p/2', ts: 101 }, { key: 'node/y', ts: 6 }] },
+  sync_state: { type: 'sync_state', elementCount: 2, rootLow: 0xdeadbeef, rootHigh: 0x01020304, collectedTsMax: 99 },
   snapshot: { type: 'snapshot', firstSeq: 3, elements: [{ key: 'node/x', ts: 5, deleted: false, value: [1, 'two', null] }, { key: 'node/y', ts: 6, deleted: true, value: null }] },
   digest_request: { type: 'digest_request', requestId: 3, level: 1, indexes: [0, 5, 0xffffffff] },
   digest_response: { type: 'digest_response', requestId: 3, hashes: Uint32Array.from([1, 2, 0xffffffff]) },
@@ -89,7 +90,7 @@ const SAMPLE: { readonly [T in MessageType]: Extract<Message, { type: T }> } = {
   bucket_response: { type: 'bucket_response', requestId: 4, answered: 1, pairs: [{ key: 's/a/p/1', ts: 100 }] },
   fetch_request: { type: 'fetch_request', requestId: 5, keys: ['s/a/p/1', 'node/x'] },
   fetch_response: { type: 'fetch_response', requestId: 5, elements: [{ key: 's/a/p/1', ts: 100, deleted: false, value: 'x' }] },
-  sync_done: { type: 'sync_done', repaired: 3 },
+  sync_done: { type: 'sync_done', repaired: 3, collectedTsMax: 99 },
   update: { type: 'update', requestId: 6, key: 's/a/p/1', ts: 0, deleted: false, value: { volume: 0.5 } },
   result: { type: 'result', requestId: 6, code: 'applied', ts: 102, detail: '' },
   get: { type: 'get', requestId: 7, key: 's/a/p/1' },
@@ -152,7 +153,8 @@ describe('codec: round trip', () => {
     const messages: Message[] = [
       { type: 'hello', version: 0xffff, role: 'client', nodeId: 15, epoch: Number.MAX_SAFE_INTEGER, nonce: new Uint8Array(32).fill(0xff) },
       { type: 'welcome', role: 'secondary', epoch: 0, digestLeafBits: 0xff, digestFanoutBits: 0 },
-      { type: 'sync_state', elementCount: Number.MAX_SAFE_INTEGER, rootLow: 0xffffffff, rootHigh: 0 },
+      { type: 'sync_state', elementCount: Number.MAX_SAFE_INTEGER, rootLow: 0xffffffff, rootHigh: 0, collectedTsMax: Number.MAX_SAFE_INTEGER },
+      { type: 'collect', firstSeq: Number.MAX_SAFE_INTEGER, entries: [{ key: 'x', ts: Number.MAX_SAFE_INTEGER }] },
       { type: 'bucket_response', requestId: 0xffffffff, answered: 0xffffffff, pairs: [{ key: 'x', ts: Number.MAX_SAFE_INTEGER }] },
       { type: 'check_result', requestId: 0, inSync: true, repaired: 0, differences: [] },
       { type: 'replicate', firstSeq: 0, elements: [] },
@@ -421,6 +423,7 @@ describe('codec: decodeBody refuses malformed bodies with DecodeError', () => {
       expectRefused(body(TYPE_CODE.replicate, (w) => k(w.f64(0).u32(1)).f64(1).u8(1).u32(0)), `replicate ${key}`);
       expectRefused(body(TYPE_CODE.fetch_request, (w) => k(w.u32(1).u32(1))), `fetch_request ${key}`);
       expectRefused(body(TYPE_CODE.bucket_response, (w) => k(w.u32(1).u32(1).u32(1)).f64(1)), `bucket_response ${key}`);
+      expectRefused(body(TYPE_CODE.collect, (w) => k(w.f64(1).u32(1)).f64(1)), `collect ${key}`);
       expectRefused(body(TYPE_CODE.check_result, (w) => k(w.u32(1).u8(0).f64(1).u32(1)).f64(1).f64(2)), `check_result ${key}`);
     }
   });
@@ -487,6 +490,7 @@ describe('codec: decodeBody refuses malformed bodies with DecodeError', () => {
       expectRefused(body(TYPE_CODE.bucket_response, (w) => w.u32(1).u32(0).u32(n)), `bucket_response count ${n}`);
       expectRefused(body(TYPE_CODE.fetch_request, (w) => w.u32(1).u32(n)), `fetch_request count ${n}`);
       expectRefused(body(TYPE_CODE.check_result, (w) => w.u32(1).u8(0).f64(0).u32(n)), `check_result count ${n}`);
+      expectRefused(body(TYPE_CODE.collect, (w) => w.f64(1).u32(n)), `collect count ${n}`);
     }
     // a count that fits the bytes but not the items is a truncation
     expectRefused(body(TYPE_CODE.digest_request, (w) => w.u32(1).u8(0).u32(3).u32(1).u32(2)), 'three indexes, two present');
@@ -509,8 +513,12 @@ describe('codec: decodeBody refuses malformed bodies with DecodeError', () => {
       expectRefused(body(TYPE_CODE.welcome, (w) => t(w.u8(0)).u8(12).u8(4)), `welcome epoch ${ts}`);
       expectRefused(body(TYPE_CODE.replicate, (w) => t(w).u32(0)), `replicate firstSeq ${ts}`);
       expectRefused(body(TYPE_CODE.replicate, (w) => t(w.f64(0).u32(1).shortString('node/x')).u8(1).u32(0)), `element ts ${ts}`);
-      expectRefused(body(TYPE_CODE.sync_state, (w) => t(w).u32(0).u32(0)), `sync_state count ${ts}`);
-      expectRefused(body(TYPE_CODE.sync_done, t), `sync_done repaired ${ts}`);
+      expectRefused(body(TYPE_CODE.sync_state, (w) => t(w).u32(0).u32(0).f64(0)), `sync_state count ${ts}`);
+      expectRefused(body(TYPE_CODE.sync_state, (w) => t(w.f64(0).u32(0).u32(0))), `sync_state collectedTsMax ${ts}`);
+      expectRefused(body(TYPE_CODE.sync_done, (w) => t(w).f64(0)), `sync_done repaired ${ts}`);
+      expectRefused(body(TYPE_CODE.sync_done, (w) => t(w.f64(0))), `sync_done collectedTsMax ${ts}`);
+      expectRefused(body(TYPE_CODE.collect, (w) => t(w).u32(0)), `collect firstSeq ${ts}`);
+      expectRefused(body(TYPE_CODE.collect, (w) => t(w.f64(1).u32(1).shortString('node/x'))), `collect entry ts ${ts}`);
       expectRefused(body(TYPE_CODE.result, (w) => t(w.u32(1).shortString('applied')).shortString('')), `result ts ${ts}`);
       expectRefused(body(TYPE_CODE.value, (w) => t(w.u32(1).u8(0)).u32(0)), `value ts ${ts}`);
       expectRefused(body(TYPE_CODE.bucket_response, (w) => t(w.u32(1).u32(1).u32(1).shortString('node/x'))), `pair ts ${ts}`);

@@ -60,6 +60,7 @@ describe('metrics', () => {
       'confstate_sync_check_in_sync', 'confstate_sync_check_age_seconds', 'confstate_sync_check_differences', 'confstate_sessions',
       'confstate_participants_present', 'confstate_ws_connections', 'confstate_ws_subscriptions', 'confstate_commands_total',
       'confstate_node_role', 'confstate_node_epoch', 'confstate_node_degraded', 'confstate_node_ready', 'confstate_elements', 'confstate_ws_errors_total',
+      'confstate_tombstones', 'confstate_tombstones_collected_total',
     ]) {
       expect(text, name).toContain(`# TYPE ${name} `);
     }
@@ -75,6 +76,8 @@ describe('metrics', () => {
     expect(sample(text, 'confstate_node_role{role="primary"}')).toBe(1);
     expect(sample(text, 'confstate_node_role{role="secondary"}')).toBe(0);
     expect(sample(text, 'confstate_node_degraded')).toBe(1);
+    expect(sample(text, 'confstate_tombstones')).toBe(node.store.tombstoneCount);
+    expect(sample(text, 'confstate_tombstones_collected_total')).toBe(0);
   });
 
   it('metrics: two apps in one process keep separate registries', async () => {

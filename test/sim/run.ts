@@ -26,7 +26,7 @@ function hex(seed: number): string {
 if (values.seed !== undefined) {
   const seed = seedOf(values.seed);
   const result = runScenario({ seed });
-  process.stdout.write(`seed ${hex(seed)}: ${result.acknowledged} acknowledged updates, ${result.failovers} failovers, ${result.events} events\n`);
+  process.stdout.write(`seed ${hex(seed)}: ${result.acknowledged} acknowledged updates, ${result.failovers} failovers, ${result.collected} collected, ${result.events} events\n`);
   process.stdout.write(`faults:\n  ${result.faults.join('\n  ')}\n`);
   if (values.verbose === true) process.stdout.write(`log:\n  ${result.log.join('\n  ')}\n`);
   for (const v of result.violations) process.stdout.write(`VIOLATION ${v.kind}: ${v.message}\n`);

@@ -3,6 +3,7 @@
  *  liveness once the faults stop). Returns the violations; none means the
  *  seed passed. */
 
+import { plainValue } from '../../src/core/json-text.ts';
 import type { ReplicationTimings } from '../../src/replication/config.ts';
 import type { Primary } from '../../src/replication/primary.ts';
 import type { Secondary } from '../../src/replication/secondary.ts';
@@ -24,6 +25,8 @@ export interface ScenarioResult {
   readonly violations: readonly Violation[];
   readonly acknowledged: number;
   readonly failovers: number;
+  /** Elements the primary at the end removed by tombstone collection (rounds and repairs) in its current run. */
+  readonly collected: number;
   /** Events the world processed: the run's work, for tuning. */
   readonly events: number;
   readonly faults: readonly string[];
@@ -124,6 +127,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     violations,
     acknowledged: world.history.filter((op) => op.outcome === 'ok').length,
     failovers,
+    collected: NODE_NAMES.reduce((n, name) => n + (world.nodes[name].replica?.role === 'primary' ? world.nodes[name].store.collectedCount : 0), 0),
     events: world.events,
     faults,
     log: world.log,
@@ -136,7 +140,8 @@ function converged(world: World): boolean {
   const [ra, rb] = [a.store.digest.root(), b.store.digest.root()];
   const primary = a.replica.role === 'primary' ? a.replica : b.replica;
   const gate = (primary.inner as Primary).gate;
-  return ra[0] === rb[0] && ra[1] === rb[1] && a.store.size === b.store.size && gate.queuedCount === 0 && gate.inFlightCount === 0;
+  // The same elements, and the same bound for writes to missing keys (or the two would judge writes apart).
+  return ra[0] === rb[0] && ra[1] === rb[1] && a.store.size === b.store.size && a.store.collectedTsMax === b.store.collectedTsMax && gate.queuedCount === 0 && gate.inFlightCount === 0;
 }
 
 function checkConvergence(world: World): Violation[] {
@@ -147,22 +152,35 @@ function checkConvergence(world: World): Violation[] {
     });
     return [{ kind: 'liveness', message: `the pair did not become healthy after healing: ${roles.join(' ')}` }];
   }
-  if (!converged(world)) return [{ kind: 'convergence', message: 'the stores differ (digest root or size) or the write gate is not empty after healing' }];
+  if (!converged(world)) return [{ kind: 'convergence', message: 'the stores differ (digest root, size or collectedTsMax) or the write gate is not empty after healing' }];
   return [];
 }
 
-/** Every acknowledged update is on the surviving primary: at its ts with its value, or overwritten by a newer ts. */
+/**
+ * Every acknowledged update is on the surviving primary: at its ts with its value (a delete:
+ * as a tombstone), or overwritten by a newer ts. A key no longer held counts as deleted and
+ * collected: that is right for an acknowledged delete, and for a write only if some delete of
+ * the key newer than it was sent (its outcome may be unknown) and the collected bound covers
+ * the write, so no older write can bring it back.
+ */
 function checkAcknowledged(world: World): Violation[] {
   const primaryName = NODE_NAMES.find((n) => world.nodes[n].replica?.role === 'primary');
   if (primaryName === undefined) return [{ kind: 'lost', message: 'no primary at the end to check acknowledged updates against' }];
+  const store = world.nodes[primaryName].store;
+  const newestDelete = new Map<string, number>();
+  for (const op of world.history) if (op.deleted && op.ts > (newestDelete.get(op.key) ?? 0)) newestDelete.set(op.key, op.ts);
   const out: Violation[] = [];
   for (const op of world.history) {
     if (op.outcome !== 'ok') continue;
-    const held = world.valueOn(primaryName, op.key);
-    if (held === undefined || held.ts < op.ts) {
-      out.push({ kind: 'lost', message: `acknowledged update ${op.key}@${op.ts} (client ${op.client}, by ${op.node} at epoch ${op.epoch}) is missing: primary ${primaryName} holds ${held === undefined ? 'nothing' : `ts ${held.ts}`}` });
-    } else if (held.ts === op.ts && JSON.stringify(held.value) !== JSON.stringify(op.value)) {
-      out.push({ kind: 'lost', message: `${op.key}@${op.ts} holds ${JSON.stringify(held.value)}, acknowledged ${JSON.stringify(op.value)}` });
+    const held = store.get(op.key);
+    const what = `acknowledged ${op.deleted ? 'delete' : 'update'} ${op.key}@${op.ts} (client ${op.client}, by ${op.node} at epoch ${op.epoch})`;
+    if (held === undefined) {
+      const collectedOk = store.collectedTsMax >= op.ts && (op.deleted || (newestDelete.get(op.key) ?? 0) > op.ts);
+      if (!collectedOk) out.push({ kind: 'lost', message: `${what} is missing: primary ${primaryName} holds nothing (collectedTsMax ${store.collectedTsMax})` });
+    } else if (held.ts < op.ts) {
+      out.push({ kind: 'lost', message: `${what} is missing: primary ${primaryName} holds ts ${held.ts}` });
+    } else if (held.ts === op.ts && (held.deleted !== op.deleted || (!op.deleted && JSON.stringify(plainValue(held.storedValue)) !== JSON.stringify(op.value)))) {
+      out.push({ kind: 'lost', message: `${what} holds ${held.deleted ? 'a tombstone' : JSON.stringify(plainValue(held.storedValue))} at that ts` });
     }
     if (out.length >= 10) break;
   }

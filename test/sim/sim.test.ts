@@ -9,19 +9,22 @@ import { runScenario } from './scenario.ts';
 const SEEDS = Number(process.env.SIM_SEEDS ?? 500);
 
 describe('simulator', () => {
-  it(`simulator: ${SEEDS} seeded runs of crashes, partitions, clock jumps and client retries lose no acknowledged update and converge`, () => {
+  it(`simulator: ${SEEDS} seeded runs of crashes, partitions, clock jumps, client retries, deletes and tombstone collection lose no acknowledged update and converge`, () => {
     let acknowledged = 0;
     let failovers = 0;
+    let collected = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
       const result = runScenario({ seed });
       const report = result.violations.map((v) => `${v.kind}: ${v.message}`).join('\n');
       expect(report, `seed 0x${seed.toString(16)} failed; reproduce: npm run sim -- --seed 0x${seed.toString(16)} --verbose`).toBe('');
       acknowledged += result.acknowledged;
       failovers += result.failovers;
+      collected += result.collected;
     }
-    // The runs did real work: updates acknowledged and failovers happened.
+    // The runs did real work: updates acknowledged, failovers happened, tombstones were collected.
     expect(acknowledged).toBeGreaterThan(SEEDS * 100);
     expect(failovers).toBeGreaterThan(SEEDS / 10);
+    expect(collected).toBeGreaterThan(SEEDS);
   }, 600_000);
 
   it('simulator: the same seed gives the same run', () => {

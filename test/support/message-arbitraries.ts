@@ -86,7 +86,8 @@ export function messageArbitraries(sizes: MessageSizes): { readonly [T in Messag
     replicate: fc.record({ type: c('replicate'), firstSeq: safeArbitrary, elements }),
     ack: fc.record({ type: c('ack'), seq: safeArbitrary }),
     heartbeat: fc.record({ type: c('heartbeat'), epoch: safeArbitrary, seq: safeArbitrary }),
-    sync_state: fc.record({ type: c('sync_state'), elementCount: safeArbitrary, rootLow: u32Arbitrary, rootHigh: u32Arbitrary }),
+    collect: fc.record({ type: c('collect'), firstSeq: safeArbitrary, entries: list(pair, sizes) }),
+    sync_state: fc.record({ type: c('sync_state'), elementCount: safeArbitrary, rootLow: u32Arbitrary, rootHigh: u32Arbitrary, collectedTsMax: safeArbitrary }),
     snapshot: fc.record({ type: c('snapshot'), firstSeq: safeArbitrary, elements }),
     digest_request: fc.record({ type: c('digest_request'), requestId: u32Arbitrary, level: u8Arbitrary, indexes: list(u32Arbitrary, sizes) }),
     digest_response: fc.record({ type: c('digest_response'), requestId: u32Arbitrary, hashes: list(u32Arbitrary, sizes).map((h) => Uint32Array.from(h)) }),
@@ -94,7 +95,7 @@ export function messageArbitraries(sizes: MessageSizes): { readonly [T in Messag
     bucket_response: fc.record({ type: c('bucket_response'), requestId: u32Arbitrary, answered: u32Arbitrary, pairs: list(pair, sizes) }),
     fetch_request: fc.record({ type: c('fetch_request'), requestId: u32Arbitrary, keys: list(keyArbitrary, sizes) }),
     fetch_response: fc.record({ type: c('fetch_response'), requestId: u32Arbitrary, elements }),
-    sync_done: fc.record({ type: c('sync_done'), repaired: safeArbitrary }),
+    sync_done: fc.record({ type: c('sync_done'), repaired: safeArbitrary, collectedTsMax: safeArbitrary }),
     update: fc
       .record({ type: c('update'), requestId: u32Arbitrary, key: keyArbitrary, ts: safeArbitrary, deleted: fc.boolean(), value: json })
       .map((m) => (m.deleted ? { ...m, value: null } : m)),
