@@ -3,8 +3,8 @@
  *  source are parameters; this file never sees the secret itself.
  *
  *  1. dialer → hello(nonceD)
- *  2. acceptor → hello(nonceA), auth(proofA = MAC("confstate/1 acceptor" | nonceA | nonceD))
- *  3. dialer checks proofA → auth(proofD = MAC("confstate/1 dialer" | nonceD | nonceA))
+ *  2. acceptor → hello(nonceA), auth(proofA = MAC("confstate/2 acceptor" | nonceA | nonceD))
+ *  3. dialer checks proofA → auth(proofD = MAC("confstate/2 dialer" | nonceD | nonceA))
  *  4. acceptor checks proofD → welcome(role, epoch, digest shape)
  *
  *  Each proof binds both fresh nonces and the prover's side, so a recorded or

@@ -12,7 +12,7 @@ import { type JsonValue, VALUE_DEPTH_MAX, checkValue, scanJsonText } from '../co
 import { JsonText, type StoredValue, jsonTextProblem } from '../core/json-text.ts';
 import { DecodeError, WireReader, WireWriter, asciiString, decodeUtf8 } from './wire.ts';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const NONCE_BYTES = 32;
 export const PROOF_BYTES = 32;
 /** Bytes of the length prefix in front of every frame body. */
