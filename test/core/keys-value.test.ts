@@ -158,6 +158,17 @@ describe('keys: sessionOfKey and sessionPrefix', () => {
 });
 
 /** Wraps `leaf` in `depth` arrays: the leaf sits at nesting depth `depth`. */
+/** The oracle: JSON data as the value module documents it (plain objects and arrays, finite numbers, strings, booleans, null; at most VALUE_DEPTH_MAX deep). */
+function isJsonData(value: unknown, depth: number): boolean {
+  if (depth > VALUE_DEPTH_MAX) return false;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((inner) => isJsonData(inner, depth + 1));
+  if (typeof value !== 'object') return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return (proto === Object.prototype || proto === null) && Object.values(value).every((inner) => isJsonData(inner, depth + 1));
+}
+
 function nested(depth: number, leaf: unknown): unknown {
   let value = leaf;
   for (let i = 0; i < depth; i++) value = [value];
@@ -181,6 +192,22 @@ describe('value: checkValue', () => {
           expect(bytes).toBe(Buffer.byteLength(JSON.stringify(value), 'utf8'));
         },
       ),
+      propertyOptions(),
+    );
+  });
+
+  it('value: checkValue accepts exactly JSON data (an oracle over arbitrary values, NaN, functions, class instances, depth) and names where a refused value fails', () => {
+    const notJson = fc.constantFrom<unknown>(Number.NaN, Number.POSITIVE_INFINITY, undefined, () => 1, Symbol('s'), 10n, new Date(0), new Map(), /x/);
+    const anyValue = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 2 }), notJson, fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 4 }), tie('value'), { maxKeys: 4 })),
+    })).value;
+    fc.assert(
+      fc.property(fc.oneof(anyValue, fc.integer({ min: VALUE_DEPTH_MAX - 1, max: VALUE_DEPTH_MAX + 2 }).map((depth) => nested(depth, 'x'))), (value) => {
+        const result = checkValue(value, Number.MAX_SAFE_INTEGER);
+        expect(typeof result === 'number', 'accepted exactly when the value is JSON data').toBe(isJsonData(value, 0));
+        if (typeof result === 'number') expect(result).toBe(Buffer.byteLength(JSON.stringify(value), 'utf8'));
+        else expect(result.message).toMatch(/^value (at \$|nests deeper than)/);
+      }),
       propertyOptions(),
     );
   });
