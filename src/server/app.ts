@@ -104,6 +104,7 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   });
   const purgeTimer = setInterval(() => {
     void purger.sweep().then((swept) => {
+      metrics.sessionsPurged(swept.sessions, swept.failed.length);
       if (swept.sessions > 0) logger.info({ sessions: swept.sessions, elements: swept.elements }, 'purged ended sessions');
       for (const { session, error } of swept.failed) logger.warn({ session, code: error.code }, `purging ended session failed (the next sweep tries again): ${error.message}`);
     });

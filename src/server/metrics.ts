@@ -24,6 +24,7 @@ export class ServerMetrics implements CommandObserver {
   readonly #commands: Counter<'type' | 'outcome'>;
   readonly #latency: Histogram;
   readonly #wsErrors: Counter<'code'>;
+  readonly #purged: Counter<'outcome'>;
   /** The status read once per scrape and shared by every gauge. */
   #status: NodeStatus | undefined;
 
@@ -32,6 +33,9 @@ export class ServerMetrics implements CommandObserver {
     this.#commands = new Counter({ name: 'confstate_commands_total', help: 'Conference commands by type and outcome (ok, duplicate, or an error code).', labelNames: ['type', 'outcome'], registers });
     this.#latency = new Histogram({ name: 'confstate_replication_latency_seconds', help: 'Time of each node.write call, observed once per applied update.', buckets: LATENCY_BUCKETS_S, registers });
     this.#wsErrors = new Counter({ name: 'confstate_ws_errors_total', help: 'Error messages sent on WebSocket connections, by code.', labelNames: ['code'], registers });
+    this.#purged = new Counter({
+      name: 'confstate_sessions_purged_total', help: 'Ended sessions whose elements the primary deleted after endedSessionRetentionMs (outcome ok), or whose purge failed and is tried again (failed).', labelNames: ['outcome'], registers,
+    });
     this.#nodeMetrics(registers);
     this.#serverMetrics(registers);
   }
@@ -46,6 +50,12 @@ export class ServerMetrics implements CommandObserver {
 
   wsError(code: string): void {
     this.#wsErrors.inc({ code });
+  }
+
+  /** A purge sweep's outcome: sessions purged, and purges that failed. */
+  sessionsPurged(purged: number, failed: number): void {
+    if (purged > 0) this.#purged.inc({ outcome: 'ok' }, purged);
+    if (failed > 0) this.#purged.inc({ outcome: 'failed' }, failed);
   }
 
   /** The exposition text. */

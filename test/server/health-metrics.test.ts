@@ -60,7 +60,7 @@ describe('metrics', () => {
       'confstate_sync_check_in_sync', 'confstate_sync_check_age_seconds', 'confstate_sync_check_differences', 'confstate_sessions',
       'confstate_participants_present', 'confstate_ws_connections', 'confstate_ws_subscriptions', 'confstate_commands_total',
       'confstate_node_role', 'confstate_node_epoch', 'confstate_node_degraded', 'confstate_node_ready', 'confstate_elements', 'confstate_ws_errors_total',
-      'confstate_tombstones', 'confstate_tombstones_collected_total',
+      'confstate_tombstones', 'confstate_tombstones_collected_total', 'confstate_sessions_purged_total',
     ]) {
       expect(text, name).toContain(`# TYPE ${name} `);
     }

@@ -177,7 +177,14 @@ describe('session purge: through the server', () => {
     });
     expect(deleted()).toEqual(expect.arrayContaining(['s/done/meta', 's/done/phase', 's/done/p/h']));
     expect((await started.app.inject({ method: 'GET', url: '/v1/sessions/live', headers: ADMIN_HEADERS })).statusCode).toBe(200);
-    // The id is free again.
+    // Counted for the operator; the id is free again.
+    // The sweep counts once its purge has returned: read the metrics until it shows (or 3 s pass).
+    const counted = /confstate_sessions_purged_total\{outcome="ok"\} 1\b/;
+    let metrics = '';
+    for (const deadline = Date.now() + 3_000; !counted.test(metrics) && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
+      metrics = (await started.app.inject({ method: 'GET', url: '/metrics' })).body;
+    }
+    expect(metrics).toMatch(counted);
     await createSession(started, 'done');
   });
 });
