@@ -3,12 +3,11 @@
  *  collect frames, and the repair of tombstones one store collected alone. */
 
 import { describe, expect, it } from 'vitest';
-import { ElementStore } from '../../src/core/element-store.ts';
 import { diffStores } from '../../src/core/sync-diff.ts';
 import { collectEntriesPerFrame } from '../../src/replication/config.ts';
 import { FrameDecoder, type Message, decodeBody, encodeFrame } from '../../src/replication/messages.ts';
 import { WireWriter } from '../../src/replication/wire.ts';
-import { Pair, type TestClient, results } from '../support/pair-harness.ts';
+import { Pair, type TestClient, pairStore, results } from '../support/pair-harness.ts';
 
 const TIMINGS = { tombstoneRetentionMs: 1_000, tombstoneCollectIntervalMs: 500 };
 
@@ -162,7 +161,7 @@ describe('tombstone collection', () => {
     writeAndDelete(pair, a, 60);
     expectEqualStores(pair);
     // The secondary goes away holding the tombstones; the primary (minReplicas 1: it refuses writes) collects alone.
-    const kept = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    const kept = pairStore();
     for (const e of pair.secondaryStore.entries()) kept.apply(e.key, e.value, e.ts, e.deleted);
     pair.killSecondary();
     pair.advance(2_000);
@@ -215,7 +214,7 @@ describe('tombstone collection', () => {
     expectEqualStores(pair);
 
     const other = new Pair({ timings: TIMINGS, startSecondary: false });
-    const copy = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    const copy = pairStore();
     copy.apply('s/x/p/1', { live: 1 }, bound - 32);
     copy.raiseCollectedTsMax(bound);
     other.restartSecondary(copy);
@@ -228,7 +227,7 @@ describe('tombstone collection', () => {
   it('collection: a write creating a key below the bound a secondary brings, sent while it negotiates, is stale on both stores', () => {
     const pair = new Pair({ timings: TIMINGS, startSecondary: false });
     const base = (pair.wallMs - 1_735_689_600_000) * 4096;
-    const copy = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    const copy = pairStore();
     copy.apply('s/x/p/1', { kept: 1 }, base - 4096 * 30 + 2);
     copy.raiseCollectedTsMax(base - 4096 * 10);
     const a = pair.connectClient('a');
@@ -260,7 +259,7 @@ describe('tombstone collection', () => {
     expect(pair.primaryStore.get(key)).toMatchObject({ deleted: true, ts: base - 4096 * 40 + 3 });
     // The secondary comes back having collected that tombstone (its bound is above it), holding the rest:
     // the comparison finds one difference, newer here, and nothing to fetch, so it ends at once.
-    const copy = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    const copy = pairStore();
     copy.apply('s/other/p/1', { other: 1 }, base - 4096 * 60 + 3);
     copy.raiseCollectedTsMax(base - 4096 * 10);
     pair.restartSecondary(copy);

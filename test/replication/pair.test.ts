@@ -3,12 +3,11 @@
  *  sockets or timers. */
 
 import { describe, expect, it } from 'vitest';
-import { ElementStore } from '../../src/core/element-store.ts';
 import { diffStores } from '../../src/core/sync-diff.ts';
 import { catchUpAckEvery, elementsPerFrame } from '../../src/replication/config.ts';
 import { JsonText } from '../../src/core/json-text.ts';
 import { FrameDecoder, decodeBody, encodeFrame } from '../../src/replication/messages.ts';
-import { Pair, results } from '../support/pair-harness.ts';
+import { Pair, pairStore, results } from '../support/pair-harness.ts';
 
 function keyOf(i: number): string {
   return `s/session-${i % 97}/p/${i % 13}`;
@@ -212,7 +211,7 @@ describe('replication pair', () => {
     pair.run();
     expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
     // The secondary restarts with an old copy: some keys missing, one it never had removed.
-    const old = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    const old = pairStore();
     let copied = 0;
     for (const element of pair.primaryStore.entries()) {
       if (copied++ % 5 === 0) continue;
@@ -332,7 +331,7 @@ describe('replication pair', () => {
 
   it('replication: an empty restarted primary is refilled from the secondary when it reconnects', () => {
     const pair = new Pair({ startSecondary: false });
-    const copy = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    const copy = pairStore();
     const base = (pair.wallMs - 1_735_689_600_000) * 4096;
     for (let i = 0; i < 1000; i++) copy.apply(keyOf(i * 7), { i }, base - 4096 * (1000 - i) + 2);
     pair.restartSecondary(copy);
@@ -349,7 +348,7 @@ describe('replication pair', () => {
     const codes = new Set<string>();
     for (let steps = 0; steps <= 24; steps++) {
       const pair = new Pair({ startSecondary: false });
-      const copy = new ElementStore({ elementsMax: 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+      const copy = pairStore();
       const base = (pair.wallMs - 1_735_689_600_000) * 4096;
       const newerTs = base - 4096 * 10 + 2;
       for (let i = 0; i < 50; i++) copy.apply(`s/x/p/${i}`, { i }, newerTs);

@@ -16,6 +16,11 @@ import { Secondary } from '../../src/replication/secondary.ts';
 
 export const TEST_SECRET = new TextEncoder().encode('a test secret of at least thirty-two bytes');
 
+/** An empty store shaped like a Pair's (its digest shape), e.g. for a secondary restarted with a store of its own. */
+export function pairStore(elementsMax = 1_000_000): ElementStore {
+  return new ElementStore({ elementsMax, digest: { leafBits: 8, fanoutBits: 4 } });
+}
+
 export function testAuthenticator(secret: Uint8Array = TEST_SECRET): Authenticator {
   return {
     sign: (data) => createHmac('sha256', secret).update(data).digest(),
@@ -75,9 +80,8 @@ export class Pair {
     this.random = new SeededRandom(options.seed ?? 1);
     this.limits = { ...REPLICATION_LIMITS_DEFAULT, ...options.limits };
     this.timings = { ...REPLICATION_TIMINGS_DEFAULT, syncCheckIntervalMs: 0, ...options.timings };
-    const digest = { leafBits: 8, fanoutBits: 4 };
-    this.primaryStore = new ElementStore({ elementsMax: options.elementsMax ?? 1_000_000, digest });
-    this.secondaryStore = new ElementStore({ elementsMax: options.elementsMax ?? 1_000_000, digest });
+    this.primaryStore = pairStore(options.elementsMax);
+    this.secondaryStore = pairStore(options.elementsMax);
     this.primary = new Primary(
       this.primaryStore,
       this.#env(1),
@@ -108,7 +112,7 @@ export class Pair {
   /** Replaces the secondary by a fresh process with `store` (default: empty). */
   restartSecondary(store?: ElementStore): void {
     this.killSecondary();
-    this.secondaryStore = store ?? new ElementStore({ elementsMax: this.options.elementsMax ?? 1_000_000, digest: { leafBits: 8, fanoutBits: 4 } });
+    this.secondaryStore = store ?? pairStore(this.options.elementsMax);
     this.secondary = this.#newSecondary();
     this.secondaryRunning = true;
     this.secondary.handleTimeout(this.nowMs); // dials; run() carries the rest
