@@ -79,8 +79,8 @@ const TS_SPLIT = 2 ** 24;
  * itself. A number field holding a non-small integer (a timestamp, an
  * unsigned 32-bit hash) would cost a separate heap number per element, which
  * the garbage collector then copies and marks: so the key hash is held as
- * signed 32-bit lanes and the timestamp as two halves. The session is a
- * reference to its list, not a string of its own.
+ * signed 32-bit lanes and the timestamp as two halves. The session is held
+ * neither as a string nor as its list: only the neighbours on that list.
  *
  * Entries are made by `newEntry` from an object literal, never by `new`: V8
  * tracks an allocation site for a literal, sees that nearly all its objects
