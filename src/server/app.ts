@@ -73,7 +73,7 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
       const view = commands.view(session);
       return view?.phase === 'ended' ? undefined : presenceIn(view, participant); // an ended session keeps its last presence
     },
-    isPrimary: () => node.status().info.role === 'primary',
+    isPrimary: () => node.nodeInfo().role === 'primary',
     setPresence: async (session, participant, presence) => {
       const result = await commands.execute({ session, actor: SYSTEM_ACTOR, requestId: undefined, command: { type: 'set_presence', participant, presence } });
       if (!result.ok) logger.warn({ session, participant, presence, code: result.error.code }, `presence change refused: ${result.error.message}`);
@@ -97,7 +97,7 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   const purger = new SessionPurger({
     index,
     purge: (session) => commands.purge(session),
-    isPrimary: () => node.status().info.role === 'primary',
+    isPrimary: () => node.nodeInfo().role === 'primary',
     clock,
     retentionMs: limits.endedSessionRetentionMs,
     sessionsPerSweep: SESSIONS_PER_SWEEP_DEFAULT,
@@ -111,10 +111,10 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   }, purgeIntervalMs(limits.endedSessionRetentionMs));
   purgeTimer.unref();
 
-  let wasPrimary = node.status().info.role === 'primary';
+  let wasPrimary = node.nodeInfo().role === 'primary';
   const epochTimer = setInterval(() => {
     hub.checkEpoch();
-    const primary = node.status().info.role === 'primary';
+    const primary = node.nodeInfo().role === 'primary';
     if (primary && !wasPrimary) {
       const swept = presence.sweep([...presentMembers(node, commands)]);
       logger.info({ swept }, 'became primary: members without a connection here are reconnecting until they return or the grace ends');

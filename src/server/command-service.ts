@@ -126,7 +126,7 @@ export class CommandService {
    */
   async purge(session: string): Promise<PurgeResult> {
     return this.#inTurn<PurgeResult>(session, (error) => ({ ok: false, error }), async () => {
-      const info = this.node.status().info;
+      const info = this.node.nodeInfo();
       if (info.role !== 'primary') return { ok: false, error: refusal('not_primary', `this node (${info.nodeId}) is a secondary`, info.primaryUrl) };
       if (this.#mirror(session).view()?.phase !== 'ended') return { ok: true, deleted: 0 };
       const metaKey = keys.meta(session);
@@ -154,7 +154,7 @@ export class CommandService {
 
   /** `writeOptions` carries the dedupe's marker, written in the same turn as the command's updates. */
   async #executeOnce(request: CommandRequest, writeOptions: WriteOptions): Promise<CommandResult> {
-    const info = this.node.status().info;
+    const info = this.node.nodeInfo();
     if (info.role !== 'primary') {
       return { ok: false, duplicate: false, error: refusal('not_primary', `this node (${info.nodeId}) is a secondary; send writes to the primary`, info.primaryUrl) };
     }
@@ -221,7 +221,7 @@ export class CommandService {
     const code: ErrorCode = isErrorCode(first.code) ? first.code : 'internal';
     const details = failed.map((f) => `${f.key}: ${f.code}${'message' in f ? ` (${f.message})` : ''}`).join('; ');
     const message = `${failed.length} of ${total} updates failed: ${details}`;
-    return code === 'not_primary' ? refusal(code, message, this.node.status().info.primaryUrl) : refusal(code, message);
+    return code === 'not_primary' ? refusal(code, message, this.node.nodeInfo().primaryUrl) : refusal(code, message);
   }
 
   /** The session's mirror, loaded from the node on first use; least recently used ones are dropped past the limit. */

@@ -35,16 +35,37 @@ interface Entry<T> {
   pending: Promise<T> | undefined;
   outcome: T | undefined;
   expiresAtMs: number;
+  /** Position of this entry's place in the order queue once finished (absolute: counts places already dropped); -1 while in flight. */
+  place: number;
 }
 
+/** A place in the order queue; stale once its entry is gone from the map. */
+interface Place<T> {
+  readonly key: string;
+  readonly entry: Entry<T>;
+}
+
+/** Dropped places are compacted away once at least this many and half the queue. */
+const COMPACT_AFTER = 1024;
+
 /**
- * In-memory window: at most `entriesMax` entries, each remembered `ttlMs`
- * after it finished. Map order is insertion order, which is also expiry
- * order (one TTL for all), so expiry and eviction both take from the front.
- * An evicted in-flight entry still answers the callers already waiting on it.
+ * In-memory window: at most `entriesMax` entries (or as many as are in
+ * flight, if more), each remembered `ttlMs` after it finished. Finished
+ * entries are placed in a queue in finishing order, which is also expiry
+ * order (one TTL for all); expiry and eviction both take from its front, the
+ * oldest first. In-flight entries are not in it: they are bounded by the
+ * commands running, and leave the map if their outcome is not kept. A queue,
+ * not the map's own order: deleting from the front of a JS Map and iterating
+ * it again walks every deleted slot until the map rehashes, which under load
+ * cost more than the rest of the command.
  */
 export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
   readonly #entries = new Map<string, Entry<T>>();
+  #order: Place<T>[] = [];
+  /** Index in #order of the oldest place not yet dropped. */
+  #head = 0;
+  /** Places dropped by compaction: #order[i] is absolute place #dropped + i. */
+  #dropped = 0;
 
   constructor(
     readonly limits: { readonly entriesMax: number; readonly ttlMs: number },
@@ -63,11 +84,11 @@ export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
       if (held.outcome !== undefined) return { kind: 'duplicate', outcome: held.outcome };
       return { kind: 'duplicate', outcome: await held.pending! };
     }
-    const entry: Entry<T> = { fingerprint, pending: undefined, outcome: undefined, expiresAtMs: Number.MAX_SAFE_INTEGER };
+    const entry: Entry<T> = { fingerprint, pending: undefined, outcome: undefined, expiresAtMs: Number.MAX_SAFE_INTEGER, place: -1 };
     const pending = execute(NO_MARKER);
     entry.pending = pending;
     this.#entries.set(key, entry);
-    while (this.#entries.size > this.limits.entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#evictOverLimit();
     let outcome: T;
     try {
       outcome = await pending;
@@ -80,21 +101,54 @@ export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
   }
 
   #settle(key: string, entry: Entry<T>, outcome: T, kept: boolean): void {
-    if (this.#entries.get(key) !== entry) return; // evicted meanwhile
-    // Re-inserted at the back so the map stays in expiry order.
-    this.#entries.delete(key);
-    if (!kept) return;
+    if (this.#entries.get(key) !== entry) return; // gone meanwhile (a concurrent run failed and removed it)
+    if (!kept) {
+      this.#entries.delete(key);
+      return;
+    }
     entry.pending = undefined;
     entry.outcome = outcome;
     entry.expiresAtMs = this.clock.nowMs() + this.limits.ttlMs;
-    this.#entries.set(key, entry);
+    entry.place = this.#dropped + this.#order.length;
+    this.#order.push({ key, entry });
+    this.#evictOverLimit();
   }
 
+  /** The oldest live place, or undefined; stale places in front of it are dropped. */
+  #oldest(): Place<T> | undefined {
+    const order = this.#order;
+    while (this.#head < order.length) {
+      const place = order[this.#head]!;
+      if (this.#entries.get(place.key) === place.entry && place.entry.place === this.#dropped + this.#head) return place;
+      this.#head++;
+    }
+    return undefined;
+  }
+
+  #drop(): void {
+    this.#head++;
+    if (this.#head >= COMPACT_AFTER && this.#head * 2 >= this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#dropped += this.#head;
+      this.#head = 0;
+    }
+  }
+
+  /** Drops the oldest finished entries while over the limit; in-flight ones stay. */
+  #evictOverLimit(): void {
+    while (this.#entries.size > this.limits.entriesMax) {
+      const place = this.#oldest();
+      if (place === undefined) return;
+      this.#entries.delete(place.key);
+      this.#drop();
+    }
+  }
+
+  /** Drops finished entries past their time. */
   #expire(nowMs: number): void {
-    for (const [key, entry] of this.#entries) {
-      if (entry.pending !== undefined) continue; // in flight: bounded by the commands running
-      if (entry.expiresAtMs > nowMs) return;
-      this.#entries.delete(key);
+    for (let place = this.#oldest(); place !== undefined && place.entry.expiresAtMs <= nowMs; place = this.#oldest()) {
+      this.#entries.delete(place.key);
+      this.#drop();
     }
   }
 }

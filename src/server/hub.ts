@@ -64,7 +64,7 @@ export class Hub {
     /** Random per server start. */
     readonly instanceId: string,
   ) {
-    this.#epoch = node.status().info.epoch;
+    this.#epoch = node.nodeInfo().epoch;
     this.#unsubscribe = node.onChange((change) => this.#onChange(change));
   }
 
@@ -132,7 +132,7 @@ export class Hub {
    * gets a new snapshot flagged with the reason.
    */
   checkEpoch(): void {
-    const epoch = this.node.status().info.epoch;
+    const epoch = this.node.nodeInfo().epoch;
     if (epoch === this.#epoch) return;
     this.#epoch = epoch;
     const reason = `the node moved to epoch ${epoch}: the stream starts again`;

@@ -54,6 +54,10 @@ export class LocalNode implements StateNode {
     return { nodeId: node.options.nodeId, role: node.role, epoch: node.epoch, primaryUrl: primary ? this.#options.selfUrl : this.#options.peerUrl };
   }
 
+  nodeInfo(): NodeInfo {
+    return this.info;
+  }
+
   status(): NodeStatus {
     const info = this.info;
     const inner = this.#node.inner;

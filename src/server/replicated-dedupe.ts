@@ -68,7 +68,7 @@ export interface ReplicatedDedupeOptions {
   readonly ttlMs: number;
 }
 
-interface Marker {
+export interface Marker {
   /** Hash of the dedupe key, so a slot shared by two commands is told apart. */
   readonly k: string;
   /** Hash of the command body: a retry must repeat it. */
@@ -76,33 +76,67 @@ interface Marker {
   /** Wall-clock ms when the command was submitted. */
   readonly a: number;
   /** The epoch of the primary that wrote it: only from that primary can the updates it names still arrive. */
-  readonly p: number | undefined;
-  /** The command's updates as [key, ts]: the ts the write path gave each, so a retry can see whether it applied. */
-  readonly e: readonly (readonly [string, number])[];
+  readonly p: number;
+  /** The keys of the command's updates, and (same index) the ts the write path gave each, so a retry can see whether it applied. */
+  readonly keys: readonly string[];
+  readonly tss: readonly number[];
+}
+
+/**
+ * A marker's element value: one JSON string, `m2 {k} {f} {a} {p}` then
+ * ` {key} {ts}` per update (keys hold no spaces: core/keys.ts). A string and
+ * not an object because every command writes one and every node reads it:
+ * a string is checked, sent, stored and split for a fraction of what a
+ * nested object costs, and holds no pointers for the collector to follow.
+ */
+const MARKER_TAG = 'm2';
+
+export function markerText(marker: Marker): string {
+  let text = `${MARKER_TAG} ${marker.k} ${marker.f} ${marker.a} ${marker.p}`;
+  for (let i = 0; i < marker.keys.length; i++) text += ` ${marker.keys[i]} ${marker.tss[i]}`;
+  return text;
+}
+
+/** The marker a slot holds, or undefined (a withdrawal, or not a marker this version reads — then it counts as absent, and a retry is planned again). */
+export function parseMarker(value: unknown): Marker | undefined {
+  if (typeof value !== 'string' || !value.startsWith(`${MARKER_TAG} `)) return undefined;
+  const parts = value.split(' ');
+  if (parts.length < 5 || (parts.length - 5) % 2 !== 0) return undefined;
+  const a = Number(parts[3]);
+  const p = Number(parts[4]);
+  if (!Number.isFinite(a) || !Number.isSafeInteger(p)) return undefined;
+  const keys: string[] = [];
+  const tss: number[] = [];
+  for (let i = 5; i < parts.length; i += 2) {
+    const ts = Number(parts[i + 1]);
+    if (!Number.isSafeInteger(ts) || parts[i]!.length === 0) return undefined;
+    keys.push(parts[i]!);
+    tss.push(ts);
+  }
+  return { k: parts[1]!, f: parts[2]!, a, p, keys, tss };
 }
 
 /** What a failed command leaves in its slot: not a marker, so every node drops the slot from its index. */
-const WITHDRAWN = { withdrawn: true } as const;
+const WITHDRAWN = 'withdrawn';
 
-function digest(text: string): Buffer {
-  // crypto.hash, one call: less than half the time of createHash().update().digest() for these short texts.
-  return Buffer.from(hash('sha256', text, 'base64'), 'base64');
+/** SHA-256 as base64url, one crypto.hash call: less than half the time of createHash().update().digest() for these short texts. */
+function digest(text: string): string {
+  return hash('sha256', text, 'base64url');
 }
 
-/** The marker a slot holds, or undefined. One without `e` was written by an earlier version after the command applied: nothing to check. */
-function parseMarker(value: unknown): Marker | undefined {
-  const v = value as Partial<Marker> | null;
-  if (typeof v !== 'object' || v === null || typeof v.k !== 'string' || typeof v.f !== 'string' || typeof v.a !== 'number') return undefined;
-  if (v.e === undefined) return { k: v.k, f: v.f, a: v.a, p: undefined, e: [] };
-  const valid = Array.isArray(v.e) && v.e.every((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'number');
-  if (!valid || (v.p !== undefined && typeof v.p !== 'number')) return undefined;
-  return { k: v.k, f: v.f, a: v.a, p: v.p, e: v.e };
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** 30 bits of a digest that `k` (its first 22 characters) does not hold, for the slot. */
+function slotBits(digestText: string): number {
+  let n = 0;
+  for (let i = 22; i < 27; i++) n = n * 64 + BASE64URL.indexOf(digestText[i]!);
+  return n;
 }
 
 /** A marker as this node knows it, with what it has seen of the updates the marker names. */
 interface Held {
   readonly marker: Marker;
-  /** Entries of `marker.e` not yet seen here at their recorded timestamp or later. */
+  /** Updates the marker names not yet seen here at their recorded timestamp or later. */
   pending: number;
   /** The node's role and epoch when it learned the marker (set while `pending` > 0). */
   readonly era: string;
@@ -165,18 +199,18 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       this.#markers.delete(slot);
       return;
     }
-    const missing: (readonly [string, number])[] = [];
+    const missing: number[] = [];
     let ahead = false;
-    for (const pair of marker.e) {
-      const heldTs = this.node.elementTs(pair[0]);
-      if (heldTs === undefined || heldTs < pair[1]) missing.push(pair);
-      else if (heldTs > pair[1]) ahead = true;
+    for (let i = 0; i < marker.keys.length; i++) {
+      const heldTs = this.node.elementTs(marker.keys[i]!);
+      if (heldTs === undefined || heldTs < marker.tss[i]!) missing.push(i);
+      else if (heldTs > marker.tss[i]!) ahead = true;
     }
     if (missing.length === 0 && !ahead) {
       this.#markers.set(slot, { marker, pending: 0, era: '', broken: false });
       return;
     }
-    const { role, epoch } = this.node.status().info;
+    const { role, epoch } = this.node.nodeInfo();
     // Learned in another epoch than it was written in (a node catching up after a failover): a
     // missing update can no longer arrive, and an element past its ts may be a later write
     // standing in for a lost update. Only exact timestamps count then.
@@ -186,7 +220,9 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     }
     const held: Held = { marker, pending: missing.length, era: `${role}@${epoch}`, broken: false };
     this.#markers.set(slot, held);
-    for (const [key, ts] of missing) {
+    for (const i of missing) {
+      const key = marker.keys[i]!;
+      const ts = marker.tss[i]!;
       const list = this.#waiting.get(key);
       if (list === undefined) this.#waiting.set(key, [{ held, ts }]);
       else list.push({ held, ts });
@@ -211,7 +247,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     for (const { held, ts: recordedTs } of list) {
       if (recordedTs > ts) continue;
       if (era === undefined) {
-        const { role, epoch } = this.node.status().info;
+        const { role, epoch } = this.node.nodeInfo();
         era = `${role}@${epoch}`;
       }
       if (held.era === era) held.pending--;
@@ -225,7 +261,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
   /** Removes what `held` waits for from the index. */
   #forget(held: Held): void {
     if (held.pending === 0) return;
-    for (const [key] of held.marker.e) {
+    for (const key of held.marker.keys) {
       const list = this.#waiting.get(key);
       if (list === undefined) continue;
       const left = list.filter((waiting) => waiting.held !== held);
@@ -236,16 +272,17 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
 
   async run(key: string, fingerprint: string, execute: (writeOptions: WriteOptions) => Promise<CommandResult>, keep: (outcome: CommandResult) => boolean): Promise<DedupeAnswer<CommandResult>> {
     const keyDigest = digest(key);
-    const keyHash = keyDigest.toString('base64url', 4, 20);
-    const slot = `${MARKER_PREFIX}${keyDigest.readUInt32BE(0) % this.options.slots}`;
-    const fingerprintHash = digest(fingerprint).toString('base64url', 0, 16);
+    const keyHash = keyDigest.slice(0, 22);
+    const slot = `${MARKER_PREFIX}${slotBits(keyDigest) % this.options.slots}`;
+    const fingerprintHash = digest(fingerprint).slice(0, 22);
     const held = this.#running.has(key) ? undefined : this.#markers.get(slot);
     if (held !== undefined && held.marker.k === keyHash && this.clock.nowMs() - held.marker.a <= this.options.ttlMs) {
       if (held.marker.f !== fingerprintHash) return { kind: 'conflict' };
       if (held.pending === 0 && !held.broken) return { kind: 'duplicate', outcome: { ok: true, duplicate: false } };
       // Some update it names is not in this store (yet, or ever): as if there were no marker, the command is planned again.
     }
-    return this.local.run(key, fingerprint, () => this.#executeMarked(key, slot, keyHash, fingerprintHash, execute), keep);
+    // The in-memory window compares the body's hash too: it keeps it for the ttl, and the body may be long.
+    return this.local.run(key, fingerprintHash, () => this.#executeMarked(key, slot, keyHash, fingerprintHash, execute), keep);
   }
 
   /** Runs the command with its marker submitted in the same turn as its updates; withdraws the marker if the command failed. */
@@ -253,7 +290,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     let submitted = false;
     const marker = (assigned: readonly AssignedTs[]): ElementUpdate => {
       submitted = true;
-      const value = { k: keyHash, f: fingerprintHash, a: this.clock.nowMs(), p: this.node.status().info.epoch, e: assigned.map((u) => [u.key, u.ts]) };
+      const value = markerText({ k: keyHash, f: fingerprintHash, a: this.clock.nowMs(), p: this.node.nodeInfo().epoch, keys: assigned.map((u) => u.key), tss: assigned.map((u) => u.ts) });
       return { key: slot, value };
     };
     this.#running.add(key);
@@ -283,6 +320,6 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     if (held?.marker.k !== keyHash) return;
     this.#forget(held);
     this.#markers.delete(slot);
-    await this.node.write([{ key: slot, value: { ...WITHDRAWN } }]);
+    await this.node.write([{ key: slot, value: WITHDRAWN }]);
   }
 }

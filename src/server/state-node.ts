@@ -82,6 +82,8 @@ export interface Change extends ElementState {
 
 export interface StateNode {
   status(): NodeStatus;
+  /** What `status().info` holds, without building the rest: for paths that run per command. */
+  nodeInfo(): NodeInfo;
   /**
    * Submits each update through the write gate (they are independent: no
    * atomicity across keys) with a fresh timestamp; resolves once every one is
@@ -184,6 +186,10 @@ export class MemoryStateNode implements StateNode {
     wall: { nowMs(): number } = { nowMs: () => Date.now() },
   ) {
     this.clock = new HybridClock(wall, { nodeId: info.nodeId, maxClockSkewMs: 60_000 });
+  }
+
+  nodeInfo(): NodeInfo {
+    return this.info;
   }
 
   status(): NodeStatus {

@@ -94,7 +94,7 @@ export class Gateway {
       clock: deps.clock,
       clockToleranceMs: deps.clockToleranceMs,
       batcher: this.#batcher,
-      nodeInfo: () => deps.node.status().info,
+      nodeInfo: () => deps.node.nodeInfo(),
       readRefusal: () => readRefusal(deps.node.status()),
       attach: (connection, session) => this.#attach(connection, session),
       detach: (connection, session) => this.#detach(connection, session),

@@ -2,8 +2,10 @@
  *  in-flight retries joined, transient outcomes forgotten, bounded by entries
  *  and by time. */
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryCommandDedupe } from '../../src/server/dedupe.ts';
+import { propertyOptions } from '../support/property.ts';
 
 function window(entriesMax = 3, ttlMs = 1000) {
   const clock = { ms: 0, nowMs() { return this.ms; } };
@@ -67,5 +69,74 @@ describe('dedupe window', () => {
     expect(dedupe.size).toBe(3);
     expect((await dedupe.run('a', 'body', async () => 'again', keepAll)).kind).toBe('first');
     expect((await dedupe.run('d', 'body', async () => 'again', keepAll)).kind).toBe('duplicate');
+  });
+
+  type Op =
+    | { readonly kind: 'start'; readonly key: number; readonly body: number; readonly keep: boolean }
+    | { readonly kind: 'finish'; readonly nth: number }
+    | { readonly kind: 'advance'; readonly ms: number };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('start' as const), key: fc.nat(12), body: fc.nat(1), keep: fc.boolean() }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('finish' as const), nth: fc.nat(20) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 600 }) }) },
+  );
+
+  it('dedupe (property): duplicate only for a kept earlier run within ttl; a kept run is remembered until entriesMax others could push it out; never over entriesMax when nothing runs', async () => {
+    const entriesMax = 4;
+    const ttlMs = 1000;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 120 }), async (ops) => {
+        const clock = { ms: 0, nowMs() { return this.ms; } };
+        const dedupe = new MemoryCommandDedupe<string>({ entriesMax, ttlMs }, clock);
+        // The model: for each key, its last run's body, whether it finished and was kept, when, and the other keys that
+        // could have pushed it out since: those in flight when it finished, and those started after.
+        const runs = new Map<number, { body: number; finished: boolean; kept: boolean; atMs: number; othersSince: Set<number> }>();
+        const inFlight: { key: number; release: () => void; answer: Promise<unknown> }[] = [];
+        for (const o of ops) {
+          if (o.kind === 'advance') clock.ms += o.ms;
+          else if (o.kind === 'finish') {
+            if (inFlight.length === 0) continue;
+            const [run] = inFlight.splice(o.nth % inFlight.length, 1);
+            run!.release();
+            await run!.answer;
+          } else {
+            const before = runs.get(o.key);
+            let release!: () => void;
+            let ran = false;
+            const answer = dedupe.run(`k${o.key}`, `b${o.body}`, () => ((ran = true), new Promise<string>((resolve) => (release = () => resolve(`out${o.key}`)))), () => o.keep);
+            await Promise.resolve();
+            if (ran) {
+              // Remembered: a kept run within the ttl is run again only if entriesMax other keys could have pushed it out.
+              if (before !== undefined && before.finished && before.kept && clock.ms - before.atMs <= ttlMs) expect(before.othersSince.size).toBeGreaterThanOrEqual(entriesMax);
+              for (const [key, other] of runs) if (other.finished && key !== o.key) other.othersSince.add(o.key);
+              const model = { body: o.body, finished: false, kept: o.keep, atMs: 0, othersSince: new Set<number>() };
+              runs.set(o.key, model);
+              inFlight.push({
+                key: o.key,
+                release,
+                answer: answer.then(() => {
+                  model.finished = true;
+                  model.atMs = clock.ms;
+                  for (const run of inFlight) if (run.key !== o.key) model.othersSince.add(run.key);
+                  if (!model.kept) runs.delete(o.key);
+                }),
+              });
+            } else {
+              const result = await Promise.race([answer, new Promise((resolve) => setImmediate(() => resolve('waiting')))]);
+              // Not run: a conflict (other body) or a duplicate of the run the model holds (finished within ttl, or in flight).
+              expect(before).toBeDefined();
+              if (before!.body !== o.body) expect(result).toEqual({ kind: 'conflict' });
+              else if (before!.finished) {
+                expect(before!.kept).toBe(true);
+                expect(clock.ms - before!.atMs).toBeLessThanOrEqual(ttlMs);
+                expect(result).toEqual({ kind: 'duplicate', outcome: `out${o.key}` });
+              }
+            }
+          }
+          if (inFlight.length === 0) expect(dedupe.size).toBeLessThanOrEqual(entriesMax);
+        }
+      }),
+      propertyOptions(),
+    );
   });
 });

@@ -79,6 +79,7 @@ async function setup(participants: number, ringMax: number, scheduler: fc.Schedu
   // Writes start in an order the scheduler picks, so commands interleave on the write path.
   const node: StateNode = {
     status: () => memory.status(),
+    nodeInfo: () => memory.nodeInfo(),
     write: (updates, options) => scheduler.schedule(Promise.resolve(), 'write').then(() => memory.write(updates, options)),
     sessionElements: (s) => memory.sessionElements(s),
     currentTs: (key) => memory.currentTs(key),

@@ -12,7 +12,8 @@ import type { Actor, ElementUpdate } from '../../src/conference/model.ts';
 import { type CommandResult, CommandService } from '../../src/server/command-service.ts';
 import { SessionIndex } from '../../src/server/session-index.ts';
 import { MemoryCommandDedupe } from '../../src/server/dedupe.ts';
-import { MARKER_PREFIX, ReplicatedCommandDedupe } from '../../src/server/replicated-dedupe.ts';
+import { MARKER_PREFIX, ReplicatedCommandDedupe, markerText, parseMarker } from '../../src/server/replicated-dedupe.ts';
+import type { NodeInfo } from '../../src/conference/api.ts';
 import { type Change, MemoryStateNode, type NodeStatus, type StateNode, type WriteOptions, type WriteOutcome } from '../../src/server/state-node.ts';
 import { refusal } from '../../src/server/errors.ts';
 import { pairLocalNodes } from '../support/local-nodes.ts';
@@ -70,6 +71,29 @@ function recordReplicateFrames(pair: Pair): string[][] {
 }
 
 describe('replicated dedupe', () => {
+  it('replicated dedupe (property): a marker reads back exactly as written; anything else reads as no marker, never a throw', () => {
+    const segment = fc.stringMatching(/^[A-Za-z0-9_.:~-]{1,12}$/);
+    const key = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'));
+    const hash = fc.stringMatching(/^[A-Za-z0-9_-]{22}$/);
+    const marker = fc.record({ k: hash, f: hash, a: fc.integer({ min: 0, max: 2 ** 45 }), p: fc.nat(1000), updates: fc.array(fc.tuple(key, fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })), { maxLength: 8 }) });
+    fc.assert(
+      fc.property(marker, ({ updates, ...rest }) => {
+        const written = { ...rest, keys: updates.map((u) => u[0]), tss: updates.map((u) => u[1]) };
+        expect(parseMarker(markerText(written))).toEqual(written);
+      }),
+      propertyOptions(),
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.jsonValue(), fc.string().map((tail) => `m2 ${tail}`)), (value) => {
+        const read = parseMarker(value);
+        if (read !== undefined) expect(parseMarker(markerText(read))).toEqual(read);
+      }),
+      propertyOptions(),
+    );
+    expect(parseMarker('withdrawn')).toBeUndefined();
+    expect(parseMarker({ k: 'a', f: 'b', a: 1, e: [] })).toBeUndefined();
+  });
+
   it('replicated dedupe: a command done on the primary is a duplicate on the secondary, without running again', async () => {
     const pair = new Pair({ seed: 11 });
     pair.run();
@@ -98,6 +122,7 @@ describe('replicated dedupe', () => {
     let writes = 0;
     const counted: StateNode = {
       status: () => primary.status(),
+      nodeInfo: () => primary.nodeInfo(),
       write: (updates, options) => (writes++, primary.write(updates, options)),
       sessionElements: (session) => primary.sessionElements(session),
       currentTs: (key) => primary.currentTs(key),
@@ -120,6 +145,7 @@ describe('replicated dedupe', () => {
     const writes: number[] = [];
     const node: StateNode = {
       status: () => memory.status(),
+      nodeInfo: () => memory.nodeInfo(),
       write: (updates, options) => (writes.push(updates.length), memory.write(updates, options)),
       sessionElements: (session) => memory.sessionElements(session),
       currentTs: (key) => memory.currentTs(key),
@@ -138,9 +164,9 @@ describe('replicated dedupe', () => {
     expect(writes).toHaveLength(1);
     expect(dedupe.markerCount).toBe(1);
     const marker = [...memory.store.entries()].find((e) => e.key.startsWith(MARKER_PREFIX))!;
-    const recorded = (marker.value as { e: [string, number][] }).e;
-    expect(recorded.length).toBeGreaterThan(0);
-    for (const [key, ts] of recorded) expect(memory.elementTs(key)).toBe(ts);
+    const recorded = parseMarker(marker.value)!;
+    expect(recorded.keys.length).toBeGreaterThan(0);
+    recorded.keys.forEach((key, i) => expect(memory.elementTs(key)).toBe(recorded.tss[i]));
     // The in-memory window (one entry) forgets it; the marker answers.
     await service.execute({ session: 's1', actor: alice, requestId: 'hand-1', command: { type: 'raise_hand' } });
     expect(await service.execute({ session: 's1', actor: alice, requestId: 'join-1', command: { type: 'join', name: 'Alice' } })).toEqual({ ok: true, duplicate: true });
@@ -319,7 +345,11 @@ class SimNode implements StateNode {
   }
 
   status(): NodeStatus {
-    return { info: { nodeId: this.nodeId, role: this.role, epoch: this.epoch, primaryUrl: null } } as NodeStatus;
+    return { info: this.nodeInfo() } as NodeStatus;
+  }
+
+  nodeInfo(): NodeInfo {
+    return { nodeId: this.nodeId, role: this.role, epoch: this.epoch, primaryUrl: null };
   }
 
   write(updates: readonly ElementUpdate[], options: WriteOptions = {}): Promise<WriteOutcome[]> {

@@ -201,6 +201,7 @@ describe('hub: resume across streams', () => {
     const node = new MemoryStateNode({ ...info, role: 'primary' });
     const status = node.status.bind(node);
     node.status = () => ({ ...status(), info });
+    node.nodeInfo = () => info;
     const hub = new Hub(node, limits, 'here');
     const watcher = recorder();
     const snapshot = parse(hub.subscribe('s1', watcher, undefined))[0] as Extract<ServerMessage, { type: 'snapshot' }>;
