@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'bench/results/', 'web/dist/', 'coverage/', '.prof/'] },
+  { ignores: ['node_modules/', 'dist/', 'bench/results/', 'web/dist/', 'coverage/', '.prof/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

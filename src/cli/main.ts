@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -42,7 +42,10 @@ ${settingsHelp()}
 
 const wallClock = { nowMs: () => Date.now() };
 
-/** The built conference page every node serves at `/` (web/build.ts makes it; `npm start` runs that first). */
+/**
+ * The built conference page every node serves at `/` (web/build.ts makes it; `npm start` runs that first).
+ * Resolved from this module's URL: the server bundle (dist/cli/confstate.mjs) sits two levels deep like this file.
+ */
 const WEB_ROOT = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 function logger(config: NodeConfig, name: string): pino.Logger {
@@ -253,7 +256,7 @@ function runDemo(portBase: number): void {
       `  conference API (secondary): ${url(DEMO_PORTS.secondaryApi)}\n` +
       `  element API: 127.0.0.1:${DEMO_PORTS.primary} (primary), 127.0.0.1:${DEMO_PORTS.secondary} (secondary); secret in ${secretFile}\n` +
       `  try: curl -s -X POST ${url(DEMO_PORTS.primaryApi)}/v1/demo/join -H 'content-type: application/json' -d '{"session":"demo","name":"Ada"}'\n` +
-      `  check the pair: node --import tsx src/cli/main.ts check --secret-file ${secretFile}\n` +
+      `  check the pair: node ${relative(process.cwd(), entry)} check --secret-file ${secretFile}\n` +
       'Ctrl-C stops both.\n',
   );
   const stop = (): void => {

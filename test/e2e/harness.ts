@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { ensureServerBuild } from '../../scripts/build-server.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Where screenshots and logs of a run go (gitignored). */
@@ -69,9 +70,8 @@ export async function startDemo(portBase: number): Promise<Demo> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'confstate-e2e-'));
   mkdirSync(ARTIFACTS, { recursive: true });
   const log = createWriteStream(path.join(ARTIFACTS, 'demo.log'));
-  const tsx = import.meta.resolve('tsx');
-  // Its own process group, so stop() ends the demo and both nodes together.
-  const child = spawn(process.execPath, ['--import', tsx, path.join(ROOT, 'src/cli/main.ts'), 'demo', '--port-base', String(portBase)], {
+  // The server as `npm start` runs it: the bundle (decision 0025). Its own process group, so stop() ends the demo and both nodes together.
+  const child = spawn(process.execPath, ['--enable-source-maps', ensureServerBuild(), 'demo', '--port-base', String(portBase)], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,

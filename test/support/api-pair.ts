@@ -8,9 +8,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Role } from '../../src/conference/model.ts';
+import { ensureServerBuild } from '../../scripts/build-server.ts';
 import { NodeProcess, freePort, runCli, tempDir, writeSecret } from './processes.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** The server as it ships (decision 0025), rebuilt first if the sources changed. */
+const MAIN = ensureServerBuild();
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export { freePort };
@@ -44,7 +46,7 @@ export interface ApiPair {
 }
 
 function spawnApiNode(role: 'primary' | 'secondary', nodeFlags: readonly string[], args: readonly string[]): NodeProcess {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', MAIN, role, '--log-level', 'info', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, '--enable-source-maps', MAIN, role, '--log-level', 'info', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   return new NodeProcess(role, child);
 }
 

@@ -7,9 +7,13 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureServerBuild } from '../../scripts/build-server.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = join(ROOT, 'src/cli/main.ts');
+/** The server as it ships: the bundle (decision 0025), rebuilt here first if the sources changed. */
+const MAIN = ensureServerBuild();
+/** How every node is run: the bundle, with stacks mapped back to the .ts sources. */
+const RUN = ['--enable-source-maps', MAIN];
 
 export interface LogLine {
   readonly msg: string;
@@ -105,13 +109,13 @@ const NODE_FLAGS = (process.env.CONFSTATE_NODE_FLAGS ?? '').split(' ').filter((f
 
 /** Starts `confstate {role}`; `nodeFlags` (e.g. `--inspect=127.0.0.1:0`) go to `node` itself, after CONFSTATE_NODE_FLAGS. */
 export function spawnNode(role: 'primary' | 'secondary', args: readonly string[], nodeFlags: readonly string[] = []): NodeProcess {
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeFlags, '--import', 'tsx', MAIN, role, '--log-level', 'debug', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeFlags, ...RUN, role, '--log-level', 'debug', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   return new NodeProcess(role, child);
 }
 
 /** Runs the CLI to completion (e.g. `check`): exit code and output. */
 export function runCli(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+  const result = spawnSync(process.execPath, [...RUN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -121,7 +125,7 @@ export function runCli(args: readonly string[]): { code: number | null; stdout: 
  */
 export function runCliAsync(args: readonly string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...RUN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
