@@ -20,7 +20,7 @@ export const SERVER_BUNDLE = path.join(ROOT, 'dist', 'cli', 'confstate.mjs');
 /** What the bundle is made of: the sources, the locked dependency versions, and this script. */
 const INPUTS = ['src', 'package-lock.json', 'tsconfig.json', 'scripts/build-server.ts'];
 /** The bundle's first line names the hash of the inputs it was built from. */
-const STAMP_PREFIX = '// confstate build of inputs ';
+export const STAMP_PREFIX = '// confstate build of inputs ';
 
 /** A SHA-256 over the path and bytes of every input file, in a fixed order. */
 export function serverInputsHash(): string {
@@ -38,10 +38,10 @@ export function serverInputsHash(): string {
   return hash.digest('hex');
 }
 
-/** The hash the current bundle was built from, or undefined when there is none. */
-function builtHash(): string | undefined {
+/** The hash the bundle at `file` was built from, or undefined when there is none. */
+export function builtHash(file: string = SERVER_BUNDLE): string | undefined {
   try {
-    const head = readFileSync(SERVER_BUNDLE, 'utf8').slice(0, 200);
+    const head = readFileSync(file, 'utf8').slice(0, 200);
     return head.startsWith(STAMP_PREFIX) ? head.slice(STAMP_PREFIX.length, head.indexOf('\n')) : undefined;
   } catch {
     return undefined;
@@ -54,9 +54,9 @@ function builtHash(): string | undefined {
  * and renamed over the bundle: processes that build at the same time (test
  * files in parallel) never see half a file, and all write the same bytes.
  */
-export function buildServer(hash: string = serverInputsHash()): string {
-  mkdirSync(path.dirname(SERVER_BUNDLE), { recursive: true });
-  const temporary = `${SERVER_BUNDLE}.${process.pid}.${Date.now()}.tmp`;
+export function buildServer(hash: string = serverInputsHash(), outfile: string = SERVER_BUNDLE): string {
+  mkdirSync(path.dirname(outfile), { recursive: true });
+  const temporary = `${outfile}.${process.pid}.${Date.now()}.tmp`;
   buildSync({
     entryPoints: [path.join(ROOT, 'src', 'cli', 'main.ts')],
     outfile: temporary,
@@ -69,8 +69,8 @@ export function buildServer(hash: string = serverInputsHash()): string {
     banner: { js: `${STAMP_PREFIX}${hash}` },
     logLevel: 'warning',
   });
-  renameSync(temporary, SERVER_BUNDLE);
-  return SERVER_BUNDLE;
+  renameSync(temporary, outfile);
+  return outfile;
 }
 
 /** The bundle's path, built first if it is missing or older than its inputs. */
