@@ -5,11 +5,11 @@
  *  helpers of the tests and benches call `ensureServerBuild`, `npm run build`
  *  forces it. Node only; dependencies stay in node_modules (not bundled). */
 
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildSync } from 'esbuild';
+import { hashInputs } from './inputs-hash.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /**
@@ -18,24 +18,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
  */
 export const SERVER_BUNDLE = path.join(ROOT, 'dist', 'cli', 'confstate.mjs');
 /** What the bundle is made of: the sources, the locked dependency versions, and this script. */
-const INPUTS = ['src', 'package-lock.json', 'tsconfig.json', 'scripts/build-server.ts'];
+const INPUTS = ['src', 'package-lock.json', 'tsconfig.json', 'scripts/build-server.ts', 'scripts/inputs-hash.ts'];
 /** The bundle's first line names the hash of the inputs it was built from. */
 export const STAMP_PREFIX = '// confstate build of inputs ';
 
 /** A SHA-256 over the path and bytes of every input file, in a fixed order. */
 export function serverInputsHash(): string {
-  const hash = createHash('sha256');
-  const visit = (relative: string): void => {
-    const absolute = path.join(ROOT, relative);
-    if (!existsSync(absolute)) return;
-    if (!statSync(absolute).isDirectory()) {
-      hash.update(`${relative}\0`).update(readFileSync(absolute)).update('\0');
-      return;
-    }
-    for (const name of readdirSync(absolute).sort()) visit(path.join(relative, name));
-  };
-  for (const input of INPUTS) visit(input);
-  return hash.digest('hex');
+  return hashInputs(ROOT, INPUTS);
 }
 
 /** The hash the bundle at `file` was built from, or undefined when there is none. */

@@ -2,11 +2,11 @@
  *  changed since the last build: `npm start` runs it first (prestart), the e2e
  *  suite calls it, `npm run build:web` forces it. Node only; never served. */
 
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'vite';
+import { hashInputs } from '../scripts/inputs-hash.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WEB = path.join(ROOT, 'web');
@@ -19,19 +19,7 @@ const SKIPPED = new Set(['dist', 'node_modules']);
 
 /** A SHA-256 over the path and bytes of every input file, in a fixed order. */
 export function inputsHash(): string {
-  const hash = createHash('sha256');
-  const visit = (relative: string): void => {
-    const absolute = path.join(ROOT, relative);
-    if (!existsSync(absolute)) return;
-    if (!statSync(absolute).isDirectory()) {
-      hash.update(`${relative}\0`).update(readFileSync(absolute)).update('\0');
-      return;
-    }
-    const names = readdirSync(absolute).sort();
-    for (const name of names) if (!SKIPPED.has(name) && !name.startsWith('dist.')) visit(path.join(relative, name));
-  };
-  for (const input of INPUTS) visit(input);
-  return hash.digest('hex');
+  return hashInputs(ROOT, INPUTS, (name) => SKIPPED.has(name) || name.startsWith('dist.'));
 }
 
 /** True when web/dist holds a build of exactly the current inputs. */
