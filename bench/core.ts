@@ -1,6 +1,8 @@
 /** bench/core: throughput of the pure core on one thread — store apply,
  *  write gate submit→complete (spread and hot element), digest update, and
- *  the sync diff of two 1,000,000-element stores that differ in 100 keys. */
+ *  the sync diff of two 1,000,000-element stores that differ in 100 keys —
+ *  and the conference command path through both nodes in one process
+ *  (bench/command-path.ts), with and without the idempotency marker. */
 
 import { performance } from 'node:perf_hooks';
 import { Digest, type KeyHash, hashKey } from '../src/core/digest.ts';
@@ -8,6 +10,7 @@ import { ElementStore } from '../src/core/element-store.ts';
 import { SeededRandom } from '../src/core/random.ts';
 import { diffStores } from '../src/core/sync-diff.ts';
 import { type WriteRequest, WriteGate } from '../src/core/write-gate.ts';
+import { benchCommandPath } from './command-path.ts';
 import { formatNumber, machine, median, repeat, saveResults, table } from './support.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -95,7 +98,15 @@ function benchSyncDiff(a: ElementStore, b: ElementStore, changed: Set<string>): 
   return ms;
 }
 
-export function runCoreBench(): void {
+/** Like `repeat`, for an async round: one warm-up, then `rounds` measured. */
+async function repeatAsync(rounds: number, round: () => Promise<number>): Promise<number[]> {
+  await round();
+  const out: number[] = [];
+  for (let i = 0; i < rounds; i++) out.push(await round());
+  return out;
+}
+
+export async function runCoreBench(): Promise<void> {
   const rows: { name: string; unit: string; runs: number[] }[] = [];
   const add = (name: string, unit: string, runs: number[]): void => {
     rows.push({ name, unit, runs });
@@ -110,12 +121,14 @@ export function runCoreBench(): void {
   const { a, b, changed } = buildSyncStores();
   const buildMs = performance.now() - buildStart;
   add(`sync diff (${SYNC_ELEMENTS.toLocaleString('en-US')} vs same, ${SYNC_DIFFERENCES} differ)`, 'ms', repeat(ROUNDS, () => benchSyncDiff(a, b, changed)));
+  add('conference command, both nodes in one process, with request ids (marker)', 'commands/s', await repeatAsync(ROUNDS, () => benchCommandPath(true)));
+  add('conference command, both nodes in one process, no request ids', 'commands/s', await repeatAsync(ROUNDS, () => benchCommandPath(false)));
   const host = machine();
   const printed = table(
     ['benchmark', 'median', 'unit', 'runs'],
     rows.map((r) => [r.name, formatNumber(median(r.runs)), r.unit, r.runs.map(formatNumber).join(' / ')]),
   );
-  console.log(`\nbench/core on ${host.cpu} (${host.cores} cores), Node ${host.node}, single thread\n`);
+  console.log(`\nbench/core on ${host.cpu} (${host.cores} cores), Node ${host.node}, single thread (the command rows: primary, secondary and their link in it)\n`);
   console.log(printed);
   console.log(`\n(building the two ${SYNC_ELEMENTS.toLocaleString('en-US')}-element stores took ${Math.round(buildMs)} ms)`);
   const path = saveResults('core', { machine: host, rounds: ROUNDS, results: rows.map((r) => ({ ...r, median: median(r.runs) })), syncBuildMs: buildMs });
