@@ -69,6 +69,9 @@ const TRANSIENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['stale', 'queue_fu
 
 const refused = (error: Refusal): CommandResult => ({ ok: false, duplicate: false, error });
 
+/** The outcome of every command that succeeded, one shared object: the dedupe window keeps outcomes for minutes. */
+export const DONE: CommandResult = Object.freeze({ ok: true, duplicate: false });
+
 /** Create commands of all sessions share one turn, so the node's session ceiling is exact too. */
 const CREATE_TURN = '\u0000create';
 
@@ -197,7 +200,7 @@ export class CommandService {
     const plan = this.planner(view, session, actor, command, this.clock.nowMs());
     if (!plan.ok) return { ok: false, duplicate: false, error: refusal(plan.error.code, plan.error.message) };
     // Done at once: the dedupe writes the marker of a command that wrote nothing after it (replicated-dedupe.ts).
-    if (plan.updates.length === 0) return { ok: true, duplicate: false };
+    if (plan.updates.length === 0) return DONE;
     const startedMs = performance.now();
     // The marker's outcome, if one was written, comes last: it is the dedupe's business, not the command's.
     const outcomes = (await this.node.write(plan.updates, writeOptions)).slice(0, plan.updates.length);
@@ -212,7 +215,7 @@ export class CommandService {
       }
     });
     this.observer?.writeDone((performance.now() - startedMs) / 1000, applied);
-    if (failed.length === 0) return { ok: true, duplicate: false };
+    if (failed.length === 0) return DONE;
     return { ok: false, duplicate: false, error: this.#describeFailures(failed, outcomes.length), failed: failed.map((f) => ({ key: f.key, code: f.code })) };
   }
 

@@ -30,22 +30,15 @@ export interface CommandDedupe<T> {
 }
 
 interface Entry<T> {
+  readonly key: string;
   readonly fingerprint: string;
   /** Set while the first run is in flight. */
   pending: Promise<T> | undefined;
   outcome: T | undefined;
   expiresAtMs: number;
-  /** Position of this entry's place in the order queue once finished (absolute: counts places already dropped); -1 while in flight. */
-  place: number;
 }
 
-/** A place in the order queue; stale once its entry is gone from the map. */
-interface Place<T> {
-  readonly key: string;
-  readonly entry: Entry<T>;
-}
-
-/** Dropped places are compacted away once at least this many and half the queue. */
+/** Dropped entries are compacted out of the queue once at least this many and half of it. */
 const COMPACT_AFTER = 1024;
 
 /**
@@ -61,11 +54,10 @@ const COMPACT_AFTER = 1024;
  */
 export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
   readonly #entries = new Map<string, Entry<T>>();
-  #order: Place<T>[] = [];
-  /** Index in #order of the oldest place not yet dropped. */
+  /** Finished entries in finishing order; one gone from the map since is stale and skipped. */
+  #order: Entry<T>[] = [];
+  /** Index in #order of the oldest entry not yet dropped from it. */
   #head = 0;
-  /** Places dropped by compaction: #order[i] is absolute place #dropped + i. */
-  #dropped = 0;
 
   constructor(
     readonly limits: { readonly entriesMax: number; readonly ttlMs: number },
@@ -84,7 +76,7 @@ export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
       if (held.outcome !== undefined) return { kind: 'duplicate', outcome: held.outcome };
       return { kind: 'duplicate', outcome: await held.pending! };
     }
-    const entry: Entry<T> = { fingerprint, pending: undefined, outcome: undefined, expiresAtMs: Number.MAX_SAFE_INTEGER, place: -1 };
+    const entry: Entry<T> = { key, fingerprint, pending: undefined, outcome: undefined, expiresAtMs: Number.MAX_SAFE_INTEGER };
     const pending = execute(NO_MARKER);
     entry.pending = pending;
     this.#entries.set(key, entry);
@@ -109,17 +101,17 @@ export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
     entry.pending = undefined;
     entry.outcome = outcome;
     entry.expiresAtMs = this.clock.nowMs() + this.limits.ttlMs;
-    entry.place = this.#dropped + this.#order.length;
-    this.#order.push({ key, entry });
+    // Placed once, when it finishes: an entry in the queue is stale exactly when the map no longer holds it.
+    this.#order.push(entry);
     this.#evictOverLimit();
   }
 
-  /** The oldest live place, or undefined; stale places in front of it are dropped. */
-  #oldest(): Place<T> | undefined {
+  /** The oldest finished entry still held, or undefined; stale ones in front of it are dropped. */
+  #oldest(): Entry<T> | undefined {
     const order = this.#order;
     while (this.#head < order.length) {
-      const place = order[this.#head]!;
-      if (this.#entries.get(place.key) === place.entry && place.entry.place === this.#dropped + this.#head) return place;
+      const entry = order[this.#head]!;
+      if (this.#entries.get(entry.key) === entry) return entry;
       this.#head++;
     }
     return undefined;
@@ -129,7 +121,6 @@ export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
     this.#head++;
     if (this.#head >= COMPACT_AFTER && this.#head * 2 >= this.#order.length) {
       this.#order = this.#order.slice(this.#head);
-      this.#dropped += this.#head;
       this.#head = 0;
     }
   }
@@ -137,17 +128,17 @@ export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
   /** Drops the oldest finished entries while over the limit; in-flight ones stay. */
   #evictOverLimit(): void {
     while (this.#entries.size > this.limits.entriesMax) {
-      const place = this.#oldest();
-      if (place === undefined) return;
-      this.#entries.delete(place.key);
+      const oldest = this.#oldest();
+      if (oldest === undefined) return;
+      this.#entries.delete(oldest.key);
       this.#drop();
     }
   }
 
   /** Drops finished entries past their time. */
   #expire(nowMs: number): void {
-    for (let place = this.#oldest(); place !== undefined && place.entry.expiresAtMs <= nowMs; place = this.#oldest()) {
-      this.#entries.delete(place.key);
+    for (let oldest = this.#oldest(); oldest !== undefined && oldest.expiresAtMs <= nowMs; oldest = this.#oldest()) {
+      this.#entries.delete(oldest.key);
       this.#drop();
     }
   }

@@ -54,7 +54,7 @@
  *  - Markers older than `ttlMs` are ignored. */
 
 import { hash } from 'node:crypto';
-import type { CommandResult } from './command-service.ts';
+import { type CommandResult, DONE } from './command-service.ts';
 import type { CommandDedupe, DedupeAnswer } from './dedupe.ts';
 import type { ElementUpdate } from '../conference/model.ts';
 import type { AssignedTs, StateNode, WriteOptions } from './state-node.ts';
@@ -278,7 +278,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     const held = this.#running.has(key) ? undefined : this.#markers.get(slot);
     if (held !== undefined && held.marker.k === keyHash && this.clock.nowMs() - held.marker.a <= this.options.ttlMs) {
       if (held.marker.f !== fingerprintHash) return { kind: 'conflict' };
-      if (held.pending === 0 && !held.broken) return { kind: 'duplicate', outcome: { ok: true, duplicate: false } };
+      if (held.pending === 0 && !held.broken) return { kind: 'duplicate', outcome: DONE };
       // Some update it names is not in this store (yet, or ever): as if there were no marker, the command is planned again.
     }
     // The in-memory window compares the body's hash too: it keeps it for the ttl, and the body may be long.
