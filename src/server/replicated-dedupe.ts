@@ -116,6 +116,17 @@ export function parseMarker(value: unknown): Marker | undefined {
   return { k: parts[1]!, f: parts[2]!, a, p, keys, tss };
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+
+/**
+ * A marker that waits for nothing, as the index keeps it: without its lists
+ * of updates, which nothing reads again. Every node keeps one per slot for
+ * minutes, and the lists were most of what the collector had to keep marking.
+ */
+function settled(marker: Marker): Marker {
+  return { k: marker.k, f: marker.f, a: marker.a, p: marker.p, keys: NONE, tss: NONE };
+}
+
 /** What a failed command leaves in its slot: not a marker, so every node drops the slot from its index. */
 const WITHDRAWN = 'withdrawn';
 
@@ -207,7 +218,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       else if (heldTs > marker.tss[i]!) ahead = true;
     }
     if (missing.length === 0 && !ahead) {
-      this.#markers.set(slot, { marker, pending: 0, era: '', broken: false });
+      this.#markers.set(slot, { marker: settled(marker), pending: 0, era: '', broken: false });
       return;
     }
     const { role, epoch } = this.node.nodeInfo();
@@ -215,7 +226,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     // missing update can no longer arrive, and an element past its ts may be a later write
     // standing in for a lost update. Only exact timestamps count then.
     if (marker.p !== epoch) {
-      this.#markers.set(slot, { marker, pending: 0, era: '', broken: true });
+      this.#markers.set(slot, { marker: settled(marker), pending: 0, era: '', broken: true });
       return;
     }
     const held: Held = { marker, pending: missing.length, era: `${role}@${epoch}`, broken: false };
