@@ -85,15 +85,15 @@ export class MemoryCommandDedupe<T> implements CommandDedupe<T> {
     try {
       outcome = await pending;
     } catch (error) {
-      if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      this.#entries.delete(key); // in flight, so still its own: nothing evicts or expires a running entry
       throw error;
     }
     this.#settle(key, entry, outcome, keep(outcome));
     return { kind: 'first', outcome };
   }
 
+  /** Only a run in flight reaches here, and nothing removes an entry in flight but its own failure (which does not). */
   #settle(key: string, entry: Entry<T>, outcome: T, kept: boolean): void {
-    if (this.#entries.get(key) !== entry) return; // gone meanwhile (a concurrent run failed and removed it)
     if (!kept) {
       this.#entries.delete(key);
       return;
