@@ -138,15 +138,15 @@ export interface PermissionFacts {
   readonly role: Role;
   /** The target is the actor itself (always true for commands without a target). */
   readonly self: boolean;
-  readonly targetRole?: Role;
-  readonly targetPresence?: Presence;
-  readonly settings?: SessionSettings;
-  readonly kind?: TrackKind;
+  readonly targetRole?: Role | undefined;
+  readonly targetPresence?: Presence | undefined;
+  readonly settings?: SessionSettings | undefined;
+  readonly kind?: TrackKind | undefined;
   /** The track named by the command was muted by someone other than its owner. */
-  readonly mutedByOther?: boolean;
-  readonly newRole?: Role;
+  readonly mutedByOther?: boolean | undefined;
+  readonly newRole?: Role | undefined;
   /** Hosts present (joined or reconnecting) other than the target. */
-  readonly otherHostsPresent?: number;
+  readonly otherHostsPresent?: number | undefined;
 }
 
 export type PermissionDecision = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
@@ -178,8 +178,10 @@ export function decide(type: CommandType, facts: PermissionFacts): PermissionDec
   if (rule.condition !== undefined && !conditionHolds(rule.condition, facts)) {
     return { allowed: false, reason: `a ${facts.role} may ${type} only if ${CONDITIONS[rule.condition]}` };
   }
-  return { allowed: true };
+  return ALLOWED;
 }
+
+const ALLOWED: PermissionDecision = Object.freeze({ allowed: true });
 
 function conditionHolds(condition: Condition, facts: PermissionFacts): boolean {
   const need = <T>(value: T | undefined, name: string): T => {
