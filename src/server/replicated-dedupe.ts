@@ -92,9 +92,10 @@ export interface Marker {
 const MARKER_TAG = 'm2';
 
 export function markerText(marker: Marker): string {
-  let text = `${MARKER_TAG} ${marker.k} ${marker.f} ${marker.a} ${marker.p}`;
-  for (let i = 0; i < marker.keys.length; i++) text += ` ${marker.keys[i]} ${marker.tss[i]}`;
-  return text;
+  const parts: (string | number)[] = [MARKER_TAG, marker.k, marker.f, marker.a, marker.p];
+  for (let i = 0; i < marker.keys.length; i++) parts.push(marker.keys[i]!, marker.tss[i]!);
+  // join, not `+=`: the store keeps this string for minutes, and one flat string is one object where `+=` leaves a tree of them.
+  return parts.join(' ');
 }
 
 /** The marker a slot holds, or undefined (a withdrawal, or not a marker this version reads — then it counts as absent, and a retry is planned again). */
@@ -125,6 +126,23 @@ const NONE: readonly never[] = Object.freeze([]);
  */
 function settled(marker: Marker): Marker {
   return { k: marker.k, f: marker.f, a: marker.a, p: marker.p, keys: NONE, tss: NONE };
+}
+
+/** Length of `k` and `f` as this version writes them (22 base64url characters of SHA-256). */
+const HASH_LENGTH = 22;
+/** Where `k`, `f` and `a` start in the text of a marker whose hashes have HASH_LENGTH. */
+const K_AT = MARKER_TAG.length + 1;
+const F_AT = K_AT + HASH_LENGTH + 1;
+const A_AT = F_AT + HASH_LENGTH + 1;
+
+/**
+ * What a retry needs of a settled marker kept as its text (see Index): is it
+ * this key's, with this body, within the ttl. Read in place, without parsing.
+ */
+function textAnswer(text: string, keyHash: string, fingerprintHash: string, notBeforeMs: number): 'other' | 'conflict' | 'duplicate' {
+  if (!text.startsWith(keyHash, K_AT)) return 'other';
+  if (Number(text.slice(A_AT, text.indexOf(' ', A_AT))) < notBeforeMs) return 'other';
+  return text.startsWith(fingerprintHash, F_AT) ? 'duplicate' : 'conflict';
 }
 
 /** What a failed command leaves in its slot: not a marker, so every node drops the slot from its index. */
@@ -161,9 +179,19 @@ interface Waiting {
   readonly ts: number;
 }
 
+/**
+ * A slot as the index keeps it. Most markers wait for nothing and count (every
+ * update they name was seen in the same role and epoch): those are kept as the
+ * element's own text, which the store holds anyway, so a marker costs the
+ * index no object of its own. Every node keeps one per slot for minutes, and
+ * the objects it used to keep per marker were most of the collector's work on
+ * the command path. The others (waiting, broken, or hashes of another length) are Held.
+ */
+type Indexed = Held | string;
+
 export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
   /** Markers by slot key, kept from the node's change feed (on every node, so a promoted one has them). */
-  readonly #markers = new Map<string, Held>();
+  readonly #markers = new Map<string, Indexed>();
   /** Element keys some held marker waits for. At most one entry per update a held marker names: bounded by `slots`. */
   readonly #waiting = new Map<string, Waiting[]>();
   /** Dedupe keys with a run in flight on this node: their marker may be ahead of their updates. */
@@ -177,7 +205,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     readonly clock: { nowMs(): number },
   ) {
     this.#unsubscribe = node.onChange((change) => {
-      if (change.key.startsWith(MARKER_PREFIX)) this.#learn(change.key, parseMarker(change.value));
+      if (change.key.startsWith(MARKER_PREFIX)) this.#learn(change.key, change.value);
       else if (this.#waiting.size > 0) this.#seen(change.key, change.ts);
     });
   }
@@ -203,9 +231,10 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
   }
 
   /** A slot changed: forget what its previous marker waited for, and note which updates the new one names are not here yet. */
-  #learn(slot: string, marker: Marker | undefined): void {
+  #learn(slot: string, text: unknown): void {
+    const marker = parseMarker(text);
     const previous = this.#markers.get(slot);
-    if (previous !== undefined) this.#forget(previous);
+    if (previous !== undefined && typeof previous !== 'string') this.#forget(previous);
     if (marker === undefined) {
       this.#markers.delete(slot);
       return;
@@ -218,7 +247,8 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       else if (heldTs > marker.tss[i]!) ahead = true;
     }
     if (missing.length === 0 && !ahead) {
-      this.#markers.set(slot, { marker: settled(marker), pending: 0, era: '', broken: false });
+      const compact = marker.k.length === HASH_LENGTH && marker.f.length === HASH_LENGTH;
+      this.#markers.set(slot, compact ? (text as string) : { marker: settled(marker), pending: 0, era: '', broken: false });
       return;
     }
     const { role, epoch } = this.node.nodeInfo();
@@ -287,7 +317,11 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     const slot = `${MARKER_PREFIX}${slotBits(keyDigest) % this.options.slots}`;
     const fingerprintHash = digest(fingerprint).slice(0, 22);
     const held = this.#running.has(key) ? undefined : this.#markers.get(slot);
-    if (held !== undefined && held.marker.k === keyHash && this.clock.nowMs() - held.marker.a <= this.options.ttlMs) {
+    if (typeof held === 'string') {
+      const answer = textAnswer(held, keyHash, fingerprintHash, this.clock.nowMs() - this.options.ttlMs);
+      if (answer === 'conflict') return { kind: 'conflict' };
+      if (answer === 'duplicate') return { kind: 'duplicate', outcome: DONE };
+    } else if (held !== undefined && held.marker.k === keyHash && this.clock.nowMs() - held.marker.a <= this.options.ttlMs) {
       if (held.marker.f !== fingerprintHash) return { kind: 'conflict' };
       if (held.pending === 0 && !held.broken) return { kind: 'duplicate', outcome: DONE };
       // Some update it names is not in this store (yet, or ever): as if there were no marker, the command is planned again.
@@ -328,8 +362,8 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
    */
   async #withdraw(slot: string, keyHash: string): Promise<void> {
     const held = this.#markers.get(slot);
-    if (held?.marker.k !== keyHash) return;
-    this.#forget(held);
+    if (held === undefined || (typeof held === 'string' ? !held.startsWith(keyHash, K_AT) : held.marker.k !== keyHash)) return;
+    if (typeof held !== 'string') this.#forget(held);
     this.#markers.delete(slot);
     await this.node.write([{ key: slot, value: WITHDRAWN }]);
   }
