@@ -92,10 +92,9 @@ export interface Marker {
 const MARKER_TAG = 'm2';
 
 export function markerText(marker: Marker): string {
-  const parts: (string | number)[] = [MARKER_TAG, marker.k, marker.f, marker.a, marker.p];
-  for (let i = 0; i < marker.keys.length; i++) parts.push(marker.keys[i]!, marker.tss[i]!);
-  // join, not `+=`: the store keeps this string for minutes, and one flat string is one object where `+=` leaves a tree of them.
-  return parts.join(' ');
+  let text = `${MARKER_TAG} ${marker.k} ${marker.f} ${marker.a} ${marker.p}`;
+  for (let i = 0; i < marker.keys.length; i++) text += ` ${marker.keys[i]} ${marker.tss[i]}`;
+  return text;
 }
 
 /** The marker a slot holds, or undefined (a withdrawal, or not a marker this version reads — then it counts as absent, and a retry is planned again). */
