@@ -7,6 +7,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { planCommand } from '../src/conference/commands.ts';
+import { SessionMirror } from '../src/conference/mirror.ts';
 import type { Actor, Command } from '../src/conference/model.ts';
 import { type CommandRequest, CommandService } from '../src/server/command-service.ts';
 import { MemoryCommandDedupe } from '../src/server/dedupe.ts';
@@ -80,4 +81,29 @@ export async function benchCommandPath(requestIds: boolean, rounds = 500): Promi
   primary.close();
   secondary.close();
   return (rounds * SESSIONS * PER_SESSION) / seconds;
+}
+
+/**
+ * The domain's share of a command, alone: plan it against the session's view,
+ * apply its updates to the mirror, derive the view again — what CommandService
+ * does per command beside the write. `participants` joined members, one of
+ * them sending the CYCLE in turn; commands/s on one thread.
+ */
+export function benchPlanAndView(participants: number, commands = 400_000): number {
+  const mirror = new SessionMirror('bench');
+  let ts = 1;
+  const run = (actor: Actor, command: Command): void => {
+    const plan = planCommand(mirror.view(), 'bench', actor, command, 1_000_000);
+    if (!plan.ok) throw new Error(`bench setup: ${JSON.stringify(plan)}`);
+    for (const update of plan.updates) mirror.apply({ key: update.key, ts: ts++, value: update.value });
+  };
+  run({ kind: 'service', id: 'bench', tokenRole: 'host' }, { type: 'create', settings: { lobby: false, maxParticipants: Math.max(participants, 10) } });
+  for (let i = 0; i < participants; i++) run({ kind: 'participant', id: `p${i}`, tokenRole: 'participant' }, { type: 'join', name: `p${i}` });
+  const senders = Math.min(participants, 4);
+  const actors: Actor[] = Array.from({ length: senders }, (_, i) => ({ kind: 'participant', id: `p${i}`, tokenRole: 'participant' }));
+  const step = (i: number): void => run(actors[i % senders]!, CYCLE[Math.floor(i / senders) % CYCLE.length]!(`p${i % senders}`));
+  for (let i = 0; i < commands / 4; i++) step(i);
+  const start = performance.now();
+  for (let i = 0; i < commands; i++) step(i);
+  return commands / ((performance.now() - start) / 1000);
 }

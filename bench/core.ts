@@ -1,8 +1,9 @@
 /** bench/core: throughput of the pure core on one thread — store apply,
  *  write gate submit→complete (spread and hot element), digest update, and
  *  the sync diff of two 1,000,000-element stores that differ in 100 keys —
- *  and the conference command path through both nodes in one process
- *  (bench/command-path.ts), with and without the idempotency marker. */
+ *  and the conference command path (bench/command-path.ts): its domain part
+ *  alone (plan, mirror, view), and through both nodes in one process, with
+ *  and without the idempotency marker. */
 
 import { performance } from 'node:perf_hooks';
 import { Digest, type KeyHash, hashKey } from '../src/core/digest.ts';
@@ -10,7 +11,7 @@ import { ElementStore } from '../src/core/element-store.ts';
 import { SeededRandom } from '../src/core/random.ts';
 import { diffStores } from '../src/core/sync-diff.ts';
 import { type WriteRequest, WriteGate } from '../src/core/write-gate.ts';
-import { benchCommandPath } from './command-path.ts';
+import { benchCommandPath, benchPlanAndView } from './command-path.ts';
 import { formatNumber, machine, median, repeat, saveResults, table } from './support.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -121,6 +122,8 @@ export async function runCoreBench(): Promise<void> {
   const { a, b, changed } = buildSyncStores();
   const buildMs = performance.now() - buildStart;
   add(`sync diff (${SYNC_ELEMENTS.toLocaleString('en-US')} vs same, ${SYNC_DIFFERENCES} differ)`, 'ms', repeat(ROUNDS, () => benchSyncDiff(a, b, changed)));
+  add('conference plan + mirror apply + view, 4 participants', 'commands/s', repeat(ROUNDS, () => benchPlanAndView(4)));
+  add('conference plan + mirror apply + view, 1,000 participants', 'commands/s', repeat(ROUNDS, () => benchPlanAndView(1_000, 100_000)));
   add('conference command, both nodes in one process, with request ids (marker)', 'commands/s', await repeatAsync(ROUNDS, () => benchCommandPath(true)));
   add('conference command, both nodes in one process, no request ids', 'commands/s', await repeatAsync(ROUNDS, () => benchCommandPath(false)));
   const host = machine();
