@@ -70,8 +70,10 @@ export class SessionMirror {
   #headChanged = true;
   #handsChanged = true;
   #orderChanged = true;
-  /** Ids with a participant element, by joinedAtMs then id. */
-  #order: string[] = [];
+  /** The listed participants' views, by joinedAtMs then id; copied into each view, patched in place between. */
+  #listed: ParticipantView[] = [];
+  /** Index in #listed by id. */
+  readonly #positions = new Map<string, number>();
   #hands: readonly string[] = [];
   readonly #handPositions = new Map<string, number>();
   /** Members with a raised hand: id → the hand element's ts. */
@@ -108,7 +110,8 @@ export class SessionMirror {
     this.#hands = [];
     this.#handPositions.clear();
     this.#raised.clear();
-    this.#order = [];
+    this.#listed = [];
+    this.#positions.clear();
     for (const element of elements) this.apply(element);
     return this.elements();
   }
@@ -166,16 +169,23 @@ export class SessionMirror {
       this.#headChanged = false;
     }
     if (this.#handsChanged) this.#deriveHands();
-    for (const id of this.#changedPeople) this.#deriveParticipant(id);
+    for (const id of this.#changedPeople) {
+      this.#deriveParticipant(id);
+      // Membership changes set #orderChanged (the list is rebuilt below); otherwise a listed participant is patched where it stands.
+      const position = this.#orderChanged ? undefined : this.#positions.get(id);
+      if (position !== undefined) this.#listed[position] = this.#participantViews.get(id)!;
+    }
     this.#changedPeople.clear();
     if (this.#orderChanged) {
-      this.#order = [...this.#participantViews.values()].sort((a, b) => a.joinedAtMs - b.joinedAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((p) => p.id);
+      this.#listed = [...this.#participantViews.values()].sort((a, b) => a.joinedAtMs - b.joinedAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      this.#positions.clear();
+      this.#listed.forEach((p, i) => this.#positions.set(p.id, i));
       this.#orderChanged = false;
     }
     const head = this.#head;
     if (head === undefined) return (this.#view = undefined);
-    const participants: ParticipantView[] = [];
-    for (const id of this.#order) participants.push(this.#participantViews.get(id)!);
+    // A copy: the view handed out must not change when #listed is patched for the next one.
+    const participants = this.#listed.slice();
     // Field by field, not `{ ...head, … }`: the spread took a slow path that cost more than the rest of a command's view.
     this.#view = {
       id: head.id,

@@ -80,15 +80,21 @@ const keyedValue: fc.Arbitrary<{ key: string; value: JsonValue }> = fc.oneof(
 const step = fc.record({ keyed: keyedValue, ts: fc.integer({ min: 1, max: 40 }), deleted: fc.nat(4).map((n) => n === 0), look: fc.nat(3).map((n) => n === 0) });
 
 describe('SessionMirror: incremental view', () => {
-  it('mirror property: after any changes, every view taken equals the view derived from scratch from the elements held', () => {
+  it('mirror property: after any changes, every view taken equals the view derived from scratch from the elements held, and stays as it was taken', () => {
     fc.assert(
       fc.property(fc.array(step, { minLength: 10, maxLength: 80, size: 'max' }), (steps) => {
         const mirror = new SessionMirror(SESSION);
+        const taken: [SessionView, SessionView][] = [];
         for (const { keyed, ts, deleted, look } of steps) {
           mirror.apply({ key: keyed.key, ts, value: deleted ? null : keyed.value });
-          if (look) expect(mirror.view()).toEqual(referenceView(mirror.elements()));
+          if (!look) continue;
+          const view = mirror.view();
+          expect(view).toEqual(referenceView(mirror.elements()));
+          if (view !== undefined) taken.push([view, structuredClone(view)]);
         }
         expect(mirror.view()).toEqual(referenceView(mirror.elements()));
+        // The mirror patches its participant list in place between views: none handed out may change.
+        for (const [view, copy] of taken) expect(view).toEqual(copy);
         // A mirror loaded with the same elements at once agrees, and so does one reloaded after having held others.
         const loaded = new SessionMirror(SESSION);
         loaded.load(mirror.elements());
