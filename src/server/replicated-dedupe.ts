@@ -119,9 +119,9 @@ export function parseMarker(value: unknown): Marker | undefined {
 const NONE: readonly never[] = Object.freeze([]);
 
 /**
- * A marker that waits for nothing, as the index keeps it: without its lists
- * of updates, which nothing reads again. Every node keeps one per slot for
- * minutes, and the lists were most of what the collector had to keep marking.
+ * A marker that waits for nothing but cannot be kept as its text (a broken one,
+ * or hashes of another length; see Indexed), as the index keeps it: without
+ * its lists of updates, which nothing reads again.
  */
 function settled(marker: Marker): Marker {
   return { k: marker.k, f: marker.f, a: marker.a, p: marker.p, keys: NONE, tss: NONE };
@@ -135,7 +135,7 @@ const F_AT = K_AT + HASH_LENGTH + 1;
 const A_AT = F_AT + HASH_LENGTH + 1;
 
 /**
- * What a retry needs of a settled marker kept as its text (see Index): is it
+ * What a retry needs of a settled marker kept as its text (see Indexed): is it
  * this key's, with this body, within the ttl. Read in place, without parsing.
  */
 function textAnswer(text: string, keyHash: string, fingerprintHash: string, notBeforeMs: number): 'other' | 'conflict' | 'duplicate' {
@@ -154,10 +154,10 @@ function digest(text: string): string {
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-/** 30 bits of a digest that `k` (its first 22 characters) does not hold, for the slot. */
+/** 30 bits of a digest that `k` (its first HASH_LENGTH characters) does not hold, for the slot. */
 function slotBits(digestText: string): number {
   let n = 0;
-  for (let i = 22; i < 27; i++) n = n * 64 + BASE64URL.indexOf(digestText[i]!);
+  for (let i = HASH_LENGTH; i < HASH_LENGTH + 5; i++) n = n * 64 + BASE64URL.indexOf(digestText[i]!);
   return n;
 }
 
@@ -312,9 +312,9 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
 
   async run(key: string, fingerprint: string, execute: (writeOptions: WriteOptions) => Promise<CommandResult>, keep: (outcome: CommandResult) => boolean): Promise<DedupeAnswer<CommandResult>> {
     const keyDigest = digest(key);
-    const keyHash = keyDigest.slice(0, 22);
+    const keyHash = keyDigest.slice(0, HASH_LENGTH);
     const slot = `${MARKER_PREFIX}${slotBits(keyDigest) % this.options.slots}`;
-    const fingerprintHash = digest(fingerprint).slice(0, 22);
+    const fingerprintHash = digest(fingerprint).slice(0, HASH_LENGTH);
     const held = this.#running.has(key) ? undefined : this.#markers.get(slot);
     if (typeof held === 'string') {
       const answer = textAnswer(held, keyHash, fingerprintHash, this.clock.nowMs() - this.options.ttlMs);
