@@ -513,6 +513,10 @@ export class ClientCore {
       case 'pong':
         if (!message.id.startsWith(KEEPALIVE_ID_PREFIX)) this.#push(this.#events, { type: 'pong', id: message.id });
         return;
+      case 'node':
+        // The server's node changed role or epoch while connected (a promoted secondary): status follows.
+        this.#setStatus({ node: message.node });
+        return;
       default:
         return this.#onStreamMessage(socket, message, nowMs);
     }

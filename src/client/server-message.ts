@@ -86,6 +86,7 @@ const CHECKS: Record<ServerMessage['type'], (m: Fields) => string | undefined> =
                 : undefined,
   signal: (m) => (!isString(m['session']) ? 'session' : !isString(m['from']) ? 'from' : undefined),
   pong: (m) => (!isString(m['id']) ? 'id' : undefined),
+  node: (m) => (!isNodeInfo(m['node']) ? 'node' : undefined),
   error: (m) => (!isString(m['code']) ? 'code' : !isString(m['message']) ? 'message' : typeof m['fatal'] !== 'boolean' ? 'fatal' : undefined),
 };
 

@@ -116,6 +116,13 @@ export type ServerMessage =
   | { readonly type: 'result'; readonly id: string; readonly ok: false; readonly code: string; readonly message: string; readonly primaryUrl?: string | null }
   | { readonly type: 'signal'; readonly session: string; readonly from: string; readonly payload: unknown }
   | { readonly type: 'pong'; readonly id: string }
+  /**
+   * The node's role, epoch or known primary changed since `welcome` (or the
+   * last `node`): a secondary was promoted, the primary was fenced, the
+   * primary's URL became known. Sent to every welcomed connection within
+   * `epochCheckIntervalMs` of the change; the same fields as `welcome.node`.
+   */
+  | { readonly type: 'node'; readonly node: NodeInfo }
   /** A problem not tied to one command (bad message, rate limit, auth); `fatal` closes the socket after it. */
   | { readonly type: 'error'; readonly code: string; readonly message: string; readonly fatal: boolean };
 

@@ -25,6 +25,7 @@ import { checkAgainst } from './schemas.ts';
 import { SessionIndex } from './session-index.ts';
 import { SESSIONS_PER_SWEEP_DEFAULT, SessionPurger } from './session-purge.ts';
 import type { StateNode } from './state-node.ts';
+import type { NodeInfo } from '../conference/api.ts';
 import { Gateway, WS_PATH } from './ws-gateway.ts';
 import { type WebOptions, registerWeb } from './web.ts';
 
@@ -112,7 +113,15 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   purgeTimer.unref();
 
   let wasPrimary = node.nodeInfo().role === 'primary';
+  const nodeKey = (info: NodeInfo): string => `${info.role} ${info.epoch} ${info.primaryUrl}`;
+  let announced = nodeKey(node.nodeInfo());
   const epochTimer = setInterval(() => {
+    // The new role first, then the fresh snapshots of a new epoch: a client sees why its streams restart.
+    const info = node.nodeInfo();
+    if (nodeKey(info) !== announced) {
+      announced = nodeKey(info);
+      gateway.announceNode(info);
+    }
     hub.checkEpoch();
     const primary = node.nodeInfo().role === 'primary';
     if (primary && !wasPrimary) {

@@ -110,6 +110,7 @@ export const ServerMessageSchema = Type.Union(
     message('result', { id: Type.String(), ok: Type.Literal(false), code: Type.String(), message: Type.String(), primaryUrl: Type.Optional(Type.Union([Type.String(), Type.Null()])) }, 'A command was refused.'),
     message('signal', { session: Type.String(), from: Type.String(), payload: Json }, 'A relayed signalling payload.'),
     message('pong', { id: Type.String() }, 'Answer to ping.'),
+    message('node', { node: NodeInfoSchema }, 'The node changed role, epoch or known primary since welcome (a promoted secondary): the same fields as welcome.node.'),
     message('error', { code: Type.String(), message: Type.String(), fatal: Type.Boolean() }, 'A problem not tied to a command; fatal closes the socket.'),
   ],
   { title: 'ServerMessage' },

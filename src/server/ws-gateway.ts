@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocketServer } from 'ws';
-import type { ClientMessage, ServerMessage } from '../conference/api.ts';
+import type { ClientMessage, NodeInfo, ServerMessage } from '../conference/api.ts';
 import { participantOf } from '../conference/mirror.ts';
 import type { Presence } from '../conference/model.ts';
 import { utf8Length } from '../core/value.ts';
@@ -74,6 +74,12 @@ export class Gateway {
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
       this.#connections.add(new Connection(ws, this.#context, socket));
     });
+  }
+
+  /** Tells every welcomed connection that the node's role, epoch or known primary changed. */
+  announceNode(node: NodeInfo): void {
+    const text = JSON.stringify({ type: 'node', node } satisfies ServerMessage);
+    for (const connection of this.#connections) if (connection.principal !== undefined) connection.send(text);
   }
 
   /** Closes every connection (clients resume elsewhere) and stops taking new ones. */

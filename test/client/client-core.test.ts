@@ -226,6 +226,17 @@ describe('sdk core: refusals and protocol errors', () => {
     expect(driver.core.status.state).toBe('connected');
   });
 
+  it('sdk core: a node message updates the status and emits it; a malformed one is a protocol error', () => {
+    const driver = new Driver();
+    driver.welcome(SECONDARY);
+    const promoted: NodeInfo = { nodeId: 2, role: 'primary', epoch: 2, primaryUrl: null };
+    driver.receive({ type: 'node', node: promoted });
+    expect(driver.core.status).toMatchObject({ state: 'connected', url: A, node: promoted });
+    expect(driver.events.at(-1)).toMatchObject({ type: 'status', status: { node: promoted } });
+    driver.receive('{"type":"node","node":{"nodeId":2,"role":"leader","epoch":3,"primaryUrl":null}}');
+    expect(driver.core.status.lastError?.code).toBe('protocol_error');
+  });
+
   it('sdk core: a resumed that does not match the position asked for forgets it and subscribes afresh; an unasked resumed is a protocol error', () => {
     const driver = new Driver();
     driver.core.subscribe('standup');

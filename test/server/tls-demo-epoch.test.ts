@@ -103,6 +103,35 @@ describe('epoch', () => {
   });
 });
 
+describe('node changes', () => {
+  it('node: a welcomed client is told once per change when its node changes role, epoch or known primary, before the fresh snapshots of a new epoch', async () => {
+    const node = new MemoryStateNode();
+    const config = serverConfig({ auth: { hs256Secret: SECRET, adminSecret: ADMIN }, epochCheckIntervalMs: 20 });
+    const started = await startServer({ node, config, listen: { host: '127.0.0.1', port: 0 } });
+    closers.push(started.close);
+    await createSession(started, 's1');
+    const client = await TestClient.welcomed(started.url, await token({ sub: 'a', session: 's1' }));
+    closers.push(() => client.close());
+    client.send({ type: 'subscribe', session: 's1' });
+    await client.next<'snapshot'>((m) => m.type === 'snapshot');
+    const told = (): unknown[] => client.received.filter((m) => m.type === 'node').map((m) => (m as { node: unknown }).node);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(told()).toEqual([]); // nothing changed: nothing said
+    (node as { info: NodeInfo }).info = { ...node.info, role: 'secondary', primaryUrl: 'http://127.0.0.1:1' };
+    await eventually(() => told().length === 1, 2000);
+    (node as { info: NodeInfo }).info = { ...node.info, role: 'primary', epoch: 2, primaryUrl: null };
+    await eventually(() => told().length === 2, 2000);
+    const fresh = await client.next<'snapshot'>((m) => m.type === 'snapshot' && m.reason !== null);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(told()).toEqual([
+      { nodeId: node.info.nodeId, role: 'secondary', epoch: 1, primaryUrl: 'http://127.0.0.1:1' },
+      { nodeId: node.info.nodeId, role: 'primary', epoch: 2, primaryUrl: null },
+    ]);
+    // The new role first, then the snapshot on the new epoch's stream.
+    expect(client.received.findIndex((m) => m.type === 'node' && (m as { node: NodeInfo }).node.epoch === 2)).toBeLessThan(client.received.indexOf(fresh));
+  });
+});
+
 describe('presence after a failover', () => {
   it('presence: a node that becomes primary marks members with no connection to it reconnecting, then left after the grace', async () => {
     const node = new MemoryStateNode();
