@@ -123,7 +123,7 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
       gateway.announceNode(info);
     }
     hub.checkEpoch();
-    const primary = node.nodeInfo().role === 'primary';
+    const primary = info.role === 'primary';
     if (primary && !wasPrimary) {
       const swept = presence.sweep([...presentMembers(node, commands)]);
       logger.info({ swept }, 'became primary: members without a connection here are reconnecting until they return or the grace ends');
