@@ -131,6 +131,7 @@ function apiSettings(config: NodeConfig): ServerConfig | undefined {
 async function startApi(config: NodeConfig, settings: ServerConfig, replica: Replica, transport: NodeTransport, log: pino.Logger, demo: boolean): Promise<StartedServer> {
   const api = config.api;
   const node = new LocalNode(replica, { selfUrl: api.publicUrl, peerUrl: api.peerUrl, nowMs: monotonicNowMs, wake: () => transport.wake() });
+  transport.beforeDrain(() => node.runBeforeSend());
   const web: WebOptions = { root: WEB_ROOT, servers: [api.publicUrl, ...(api.peerUrl === null ? [] : [api.peerUrl])], demo };
   const server = await startServer({ node, config: settings, logger: log.child({ part: 'api' }), listen: api.listen, web, ...(demo ? { demo: {} } : {}) });
   log.info({ url: server.url, publicUrl: api.publicUrl, peerUrl: api.peerUrl, demo }, 'conference API listening');

@@ -93,6 +93,7 @@ export class NodeTransport {
   #nextConnectionId = 1;
   #closed = false;
   #drainScheduled = false;
+  #beforeDrain: (() => void) | undefined = undefined;
   readonly #tlsContext: { cert: Buffer; key: Buffer; ca: Buffer } | undefined;
 
   constructor(node: DrivenNode, options: TransportOptions) {
@@ -138,6 +139,15 @@ export class NodeTransport {
     this.#sockets.clear();
     const server = this.#server;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * Calls `hook` first thing in every drain, before the node's output is
+   * taken: what the process writes there leaves in this turn's frames
+   * (LocalNode.runBeforeSend: the idempotency records gathered in a turn).
+   */
+  beforeDrain(hook: () => void): void {
+    this.#beforeDrain = hook;
   }
 
   /** The node took input from this process (a local write): carry out its output at the end of this turn. */
@@ -207,6 +217,7 @@ export class NodeTransport {
   /** Carries out everything the node asked for, logs its events, re-arms the timer. */
   #drain(): void {
     if (this.#closed) return;
+    this.#beforeDrain?.();
     const corked = new Set<net.Socket>();
     for (let out = this.#node.pollTransmit(); out !== undefined; out = this.#node.pollTransmit()) {
       if (out.kind === 'dial') {

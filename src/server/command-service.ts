@@ -10,8 +10,8 @@
  *    commands of different participants run concurrently.
  *  - A command with a request id is run once per (session, actor, id) within
  *    the dedupe window; a retry gets the first outcome with `duplicate: true`.
- *    Its updates are written with the dedupe's write options, which add the
- *    idempotency marker to the same write (one round trip for both). */
+ *    Its updates are written with the dedupe's write options, which record
+ *    the command in the same turn's replicate frame (one round trip for both). */
 
 import { performance } from 'node:perf_hooks';
 import { SessionMirror } from '../conference/mirror.ts';
@@ -61,7 +61,7 @@ const SERIALIZED: ReadonlySet<CommandType> = new Set<CommandType>([
   'create', 'open', 'join', 'admit', 'deny', 'leave', 'kick', 'set_role', 'lock', 'unlock', 'update_settings', 'set_presence', 'end',
 ]);
 
-/** Writes without an idempotency marker: commands with no request id. */
+/** Writes without an idempotency record: commands with no request id. */
 const NO_MARKER: WriteOptions = {};
 
 /** Outcomes a retry should run again rather than be told again. */
@@ -155,7 +155,7 @@ export class CommandService {
     return result;
   }
 
-  /** `writeOptions` carries the dedupe's marker, written in the same turn as the command's updates. */
+  /** `writeOptions` carries the dedupe's `onAssigned`: it records the command in the same turn as its updates. */
   async #executeOnce(request: CommandRequest, writeOptions: WriteOptions): Promise<CommandResult> {
     const info = this.node.nodeInfo();
     if (info.role !== 'primary') {
@@ -199,11 +199,10 @@ export class CommandService {
     }
     const plan = this.planner(view, session, actor, command, this.clock.nowMs());
     if (!plan.ok) return { ok: false, duplicate: false, error: refusal(plan.error.code, plan.error.message) };
-    // Done at once: the dedupe writes the marker of a command that wrote nothing after it (replicated-dedupe.ts).
+    // Done at once: the dedupe writes the record of a command that wrote nothing after it (replicated-dedupe.ts).
     if (plan.updates.length === 0) return DONE;
     const startedMs = performance.now();
-    // The marker's outcome, if one was written, comes last: it is the dedupe's business, not the command's.
-    const outcomes = (await this.node.write(plan.updates, writeOptions)).slice(0, plan.updates.length);
+    const outcomes = await this.node.write(plan.updates, writeOptions);
     const failed: WriteOutcome[] = [];
     let applied = 0;
     outcomes.forEach((outcome, i) => {

@@ -88,7 +88,7 @@ export interface ServerLimits {
   /** Idempotency window: remembered command outcomes, and for how long. 5 min covers an SDK's retries across a failover. */
   readonly dedupeEntriesMax: number;
   readonly dedupeTtlMs: number;
-  /** Replicated idempotency markers (elements `d/{slot}`): a retry on the other node after a failover finds them. */
+  /** Replicated idempotency records kept, in a ring of as many marker elements `d/{slot}` (replicated-dedupe.ts): a retry on the other node after a failover finds them. */
   readonly dedupeSlots: number;
   /** Longest page of GET /v1/admin/sessions. */
   readonly adminListMax: number;
@@ -159,6 +159,9 @@ export interface ServerConfigInput {
 /** Secrets shorter than this are refused (HS256 key length, RFC 7518 §3.2). */
 export const SECRET_BYTES_MIN = 32;
 
+/** The largest idempotency ring: 4,194,304 slots, about 84 MB of per-slot state on each node. */
+export const DEDUPE_SLOTS_MAX = 4_194_304;
+
 /**
  * Merges `input` over the defaults and checks every setting. Throws a
  * ServerConfigError naming the setting when one is wrong: a server must not
@@ -168,6 +171,9 @@ export function serverConfig(input: ServerConfigInput = {}): ServerConfig {
   const limits: ServerLimits = { ...SERVER_LIMITS_DEFAULT, ...dropUndefined(input.limits ?? {}) };
   for (const [name, value] of Object.entries(limits)) {
     if (!(Number.isSafeInteger(value) && value > 0)) throw new ServerConfigError(`limits.${name} must be a positive integer, got ${String(value)}`);
+  }
+  if (limits.dedupeSlots > DEDUPE_SLOTS_MAX) {
+    throw new ServerConfigError(`limits.dedupeSlots (${limits.dedupeSlots}) cannot exceed ${DEDUPE_SLOTS_MAX}: each node keeps about 20 bytes per slot of the ring`);
   }
   if (limits.signalPayloadBytesMax > limits.wsMessageBytesMax) {
     throw new ServerConfigError(`limits.signalPayloadBytesMax (${limits.signalPayloadBytesMax}) cannot exceed limits.wsMessageBytesMax (${limits.wsMessageBytesMax})`);

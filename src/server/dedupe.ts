@@ -6,7 +6,7 @@
 
 import type { WriteOptions } from './state-node.ts';
 
-/** What the in-memory window hands `execute`: it writes no marker. */
+/** What the in-memory window hands `execute`: it records nothing. */
 const NO_MARKER: WriteOptions = {};
 
 /** What the window answers for one run. */

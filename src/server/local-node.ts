@@ -41,6 +41,9 @@ export class LocalNode implements StateNode {
   readonly #node: NodeHandle;
   readonly #options: LocalNodeOptions;
   readonly #reader: StoreReader;
+  #beforeSend: (() => void)[] = [];
+  /** Set while runBeforeSend runs: the drain that called it sends what is written then. */
+  #sending = false;
 
   constructor(node: NodeHandle, options: LocalNodeOptions) {
     this.#node = node;
@@ -105,8 +108,10 @@ export class LocalNode implements StateNode {
   }
 
   write(updates: readonly ElementUpdate[], options: WriteOptions = {}): Promise<WriteOutcome[]> {
-    const marker = options.marker;
-    if (updates.length === 0 && marker === undefined) return Promise.resolve([]);
+    if (updates.length === 0) {
+      options.onAssigned?.([]);
+      return Promise.resolve([]);
+    }
     return new Promise((resolve) => {
       const outcomes = new Array<WriteOutcome>(updates.length);
       // One extra count for the submission itself, released at the end: answers given at once cannot resolve it early.
@@ -122,13 +127,34 @@ export class LocalNode implements StateNode {
         if (ts === undefined) refusedAtOnce = true;
         else assigned.push({ key: update.key, ts });
       });
-      if (marker !== undefined && !refusedAtOnce) {
-        remaining++;
-        this.#submit(marker(assigned), updates.length, outcomes, done, nowMs);
-      }
-      this.#options.wake();
+      if (!refusedAtOnce) options.onAssigned?.(assigned);
+      // Written from runBeforeSend, the drain that called it sends it next.
+      if (!this.#sending) this.#options.wake();
       done();
     });
+  }
+
+  /** Runs `flush` at the start of the adapter's next drain, before it sends this turn's frames (see runBeforeSend). */
+  beforeSend(flush: () => void): void {
+    this.#beforeSend.push(flush);
+    this.#options.wake();
+  }
+
+  /**
+   * Runs what `beforeSend` was given, in order; the adapter calls it first
+   * thing when it drains the state machine's output (NodeTransport's
+   * `beforeDrain`), so writes made here leave in the same frame.
+   */
+  runBeforeSend(): void {
+    if (this.#beforeSend.length === 0) return;
+    const due = this.#beforeSend;
+    this.#beforeSend = [];
+    this.#sending = true;
+    try {
+      for (const flush of due) flush();
+    } finally {
+      this.#sending = false;
+    }
   }
 
   /** Submits one update; its timestamp, or undefined when it was refused at once (answered, not applied, before submitLocal returned). */

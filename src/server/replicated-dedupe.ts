@@ -1,75 +1,81 @@
 /** The idempotency window across failovers (DESIGN.md §4, issue 5): a
- *  command with a client id writes a marker element naming it through the
- *  replicated write path, so the secondary — the next primary — knows it too
- *  and answers a retry `duplicate` instead of running it again, but only when
- *  the command's effect is in its store. Runs, joins of in-flight retries and
- *  quick answers stay with the in-memory window in front of it. It does not
- *  know commands or rules.
+ *  command with a client id leaves a record naming it in the replicated
+ *  store, so the secondary — the next primary — knows it too and answers a
+ *  retry `duplicate` instead of running it again, but only when the command's
+ *  effect is in its store. Runs, joins of in-flight retries and quick answers
+ *  stay with the in-memory window in front of it. It does not know commands
+ *  or rules.
  *
- *  - Bounded by construction: markers live in `slots` fixed elements
- *    `d/{slot}`, the slot chosen by a hash of the dedupe key; a marker
- *    overwrites its slot. A colliding newer command evicts an older marker
- *    early: a retry of the older one is then planned again against a state
- *    that already holds its effect, which for every conference command writes
- *    nothing or the same.
- *  - Written in the same turn as the command's updates, so it shares their
- *    replicate frame: one round trip per command, not two. The marker may
- *    thus reach a store before the updates it names (one waiting behind
- *    another write to its element), or without them (the primary died
- *    first). So it records each update as [key, ts], the ts the write path
- *    gave it, and each node counts, from its change feed, the updates it has
- *    not yet seen at their recorded ts or later. A retry is `duplicate` only
- *    when that count is zero; otherwise the marker counts as absent and the
- *    retry is planned again — what a crash between updates and marker meant
- *    when the marker came after them.
+ *  - One marker element per turn, not per command (docs/decisions/0026):
+ *    the records of every command written in one turn of the event loop go
+ *    into one element `d/{slot}`, written just before the turn's replicate
+ *    frame leaves (StateNode.beforeSend), so it shares the frame of the
+ *    updates it names: one round trip per command, and the cost of an element
+ *    (write gate, store, digest, change feed, encoding, collector) shared by
+ *    the turn. The slots form a ring written in order; a record is indexed
+ *    on every node by 30 bits of its key hash, pointing at its slot.
+ *  - Bounded by construction: the ring has `slots` elements and holds at most
+ *    `slots` records: a turn that would pass it deletes the oldest slots in
+ *    the same write. A newer record of the same key (a withdrawal, a command
+ *    planned again) replaces the older in the index whatever order they
+ *    arrive in (a snapshot sends slots in any order): the one in the slot
+ *    with the newer timestamp stands.
+ *  - The record names each update as [key, ts], the ts the write path gave
+ *    it, and each node counts, from its change feed, the updates it has not
+ *    yet seen at their recorded ts or later (the record may come before an
+ *    update that waited behind another write to its element, or without it:
+ *    the primary died first). A retry is `duplicate` only when that count is
+ *    zero; otherwise the record counts as absent and the retry is planned
+ *    again — what a crash between updates and record means.
  *  - Reaching the recorded ts means the update applied: per element, updates
  *    apply in timestamp order (W1), so a later write cannot overtake it, and a
- *    failed one withdraws its marker (next bullet). That holds while the update
+ *    failed one withdraws its record (next bullet). That holds while the update
  *    can still arrive, i.e. while this node keeps the role and epoch it had
- *    when it learned the marker: after a failover, an update still missing is
+ *    when it learned the record: after a failover, an update still missing is
  *    lost, and a later write to its element must not stand in for it (the
- *    marker is then broken for good).
+ *    record is then broken for good).
  *  - A command whose write failed (any update not applied) withdraws its
- *    marker by overwriting the slot: a `stale` update leaves its element newer
- *    than the recorded ts without its effect, and a later write would do the
- *    same for one answered `unavailable`. The withdrawal is a second write, on
- *    failures only, after which the command is answered; this node forgets the
- *    marker at once even if that write fails.
- *  - While a run of the key is in flight on this node its marker is not read:
+ *    record with a newer one saying so: a `stale` update leaves its element
+ *    newer than the recorded ts without its effect, and a later write would
+ *    do the same for one answered `unavailable`. The withdrawal goes in a
+ *    later turn's element, on failures only, after which the command is
+ *    answered; this node forgets the record at once even if that write fails.
+ *  - While a run of the key is in flight on this node its record is not read:
  *    the in-memory window joins the retry to that run.
  *  - A command that succeeds without writing (a plan with no updates) gets
- *    its marker alone, after it, as before (its own round trip, outside the
- *    session's turn): nothing to wait for, so a retry is `duplicate` within
- *    the ttl.
- *  - The marker names the epoch it was written in. A node that learns it in
+ *    its record after it, in the next turn's element: nothing to wait for,
+ *    so a retry is `duplicate` within the ttl.
+ *  - The record names the epoch it was written in. A node that learns it in
  *    another epoch (the old primary, restarted, catching up after the
  *    failover) trusts only elements at exactly their recorded ts: one still
  *    missing is lost, and one past it may be a later write standing in for
  *    a lost update.
  *  - Residual case (docs/decisions/0022): a withdrawal that could not be
- *    replicated (refused) leaves the marker on the peer, which then counts a
+ *    replicated (refused) leaves the record on the peer, which then counts a
  *    later write, in the same epoch, of the failed update's element as that
- *    update; as does a peer that learns the marker after such a write and
+ *    update; as does a peer that learns the record after such a write and
  *    before the withdrawal arrives (one round trip).
- *  - Markers older than `ttlMs` are ignored. */
+ *  - Records older than `ttlMs` are ignored. */
 
 import { hash } from 'node:crypto';
 import { type CommandResult, DONE } from './command-service.ts';
 import type { CommandDedupe, DedupeAnswer } from './dedupe.ts';
-import type { ElementUpdate } from '../conference/model.ts';
 import type { AssignedTs, StateNode, WriteOptions } from './state-node.ts';
 
 /** The marker element key prefix: `d/{slot}` lies outside every session, so no subscriber sees it. */
 export const MARKER_PREFIX = 'd/';
 
 export interface ReplicatedDedupeOptions {
-  /** Marker slots (elements). 65,536: a minute of 1,000 commands/s before collisions become likely. */
+  /** Marker elements in the ring, and the most records they hold together: the replicated horizon. Equal on both nodes. */
   readonly slots: number;
   readonly ttlMs: number;
+  /** Largest marker element text; a turn's records past it go into the next slot. Below the node's valueBytesMax. */
+  readonly elementBytesMax?: number;
 }
 
+/** One command's record. */
 export interface Marker {
-  /** Hash of the dedupe key, so a slot shared by two commands is told apart. */
+  /** Hash of the dedupe key, so two commands are told apart. */
   readonly k: string;
   /** Hash of the command body: a retry must repeat it. */
   readonly f: string;
@@ -82,70 +88,77 @@ export interface Marker {
   readonly tss: readonly number[];
 }
 
+/** What a command that failed leaves: its key's records before this one count as absent. */
+export interface Withdrawal {
+  readonly k: string;
+  readonly withdrawn: true;
+}
+
+export type DedupeRecord = Marker | Withdrawal;
+
 /**
- * A marker's element value: one JSON string, `m2 {k} {f} {a} {p}` then
- * ` {key} {ts}` per update (keys hold no spaces: core/keys.ts). A string and
- * not an object because every command writes one and every node reads it:
- * a string is checked, sent, stored and split for a fraction of what a
+ * A marker element's value: one JSON string, `m3` then `;{record}` per
+ * record. A record is `{k} {f} {a} {p}` then ` {key} {ts}` per update, or
+ * `{k} -` for a withdrawal (keys hold no spaces or `;`: core/keys.ts; hashes
+ * are base64url). A string and not an object because every node reads one per
+ * turn: a string is checked, sent, stored and split for a fraction of what a
  * nested object costs, and holds no pointers for the collector to follow.
  */
-const MARKER_TAG = 'm2';
+const TAG = 'm3';
+const SEPARATOR = ';';
+const WITHDRAWN = '-';
+/** Default elementBytesMax: half the node's default valueBytesMax (16 KiB), so a turn's element is never refused for size. */
+const ELEMENT_BYTES_MAX = 8 * 1024;
 
-export function markerText(marker: Marker): string {
-  let text = `${MARKER_TAG} ${marker.k} ${marker.f} ${marker.a} ${marker.p}`;
-  for (let i = 0; i < marker.keys.length; i++) text += ` ${marker.keys[i]} ${marker.tss[i]}`;
+export function recordText(record: DedupeRecord): string {
+  if ('withdrawn' in record) return `${record.k} ${WITHDRAWN}`;
+  let text = `${record.k} ${record.f} ${record.a} ${record.p}`;
+  for (let i = 0; i < record.keys.length; i++) text += ` ${record.keys[i]} ${record.tss[i]}`;
   return text;
 }
 
-/** The marker a slot holds, or undefined (a withdrawal, or not a marker this version reads — then it counts as absent, and a retry is planned again). */
-export function parseMarker(value: unknown): Marker | undefined {
-  if (typeof value !== 'string' || !value.startsWith(`${MARKER_TAG} `)) return undefined;
-  const parts = value.split(' ');
-  if (parts.length < 5 || (parts.length - 5) % 2 !== 0) return undefined;
-  const a = Number(parts[3]);
-  const p = Number(parts[4]);
-  if (!Number.isFinite(a) || !Number.isSafeInteger(p)) return undefined;
+export function elementText(records: readonly string[]): string {
+  return `${TAG}${SEPARATOR}${records.join(SEPARATOR)}`;
+}
+
+/** Length of `k` and `f` as this version writes them (22 base64url characters of SHA-256). */
+const HASH_LENGTH = 22;
+
+function parseRecord(text: string): DedupeRecord | undefined {
+  const parts = text.split(' ');
+  const k = parts[0]!;
+  if (k.length !== HASH_LENGTH) return undefined;
+  if (parts.length === 2 && parts[1] === WITHDRAWN) return { k, withdrawn: true };
+  if (parts.length < 4 || (parts.length - 4) % 2 !== 0 || parts[1]!.length !== HASH_LENGTH) return undefined;
+  const a = Number(parts[2]);
+  const p = Number(parts[3]);
+  if (parts[2]!.length === 0 || !Number.isFinite(a) || !Number.isSafeInteger(p)) return undefined;
   const keys: string[] = [];
   const tss: number[] = [];
-  for (let i = 5; i < parts.length; i += 2) {
+  for (let i = 4; i < parts.length; i += 2) {
     const ts = Number(parts[i + 1]);
     if (!Number.isSafeInteger(ts) || parts[i]!.length === 0) return undefined;
     keys.push(parts[i]!);
     tss.push(ts);
   }
-  return { k: parts[1]!, f: parts[2]!, a, p, keys, tss };
+  return { k, f: parts[1]!, a, p, keys, tss };
 }
-
-const NONE: readonly never[] = Object.freeze([]);
 
 /**
- * A marker that waits for nothing but cannot be kept as its text (a broken one,
- * or hashes of another length; see Indexed), as the index keeps it: without
- * its lists of updates, which nothing reads again.
+ * The records a marker element holds, or undefined when the value is not one
+ * this version reads (a deletion, an older version's marker): then the slot
+ * counts as empty, and a retry is planned again. A record that does not parse
+ * is left out; the others still count.
  */
-function settled(marker: Marker): Marker {
-  return { k: marker.k, f: marker.f, a: marker.a, p: marker.p, keys: NONE, tss: NONE };
+export function parseElement(value: unknown): DedupeRecord[] | undefined {
+  if (typeof value !== 'string' || !value.startsWith(`${TAG}${SEPARATOR}`)) return undefined;
+  const records: DedupeRecord[] = [];
+  for (const text of value.slice(TAG.length + 1).split(SEPARATOR)) {
+    const record = parseRecord(text);
+    if (record !== undefined) records.push(record);
+  }
+  return records;
 }
-
-/** Length of `k` and `f` as this version writes them (22 base64url characters of SHA-256). */
-const HASH_LENGTH = 22;
-/** Where `k`, `f` and `a` start in the text of a marker whose hashes have HASH_LENGTH. */
-const K_AT = MARKER_TAG.length + 1;
-const F_AT = K_AT + HASH_LENGTH + 1;
-const A_AT = F_AT + HASH_LENGTH + 1;
-
-/**
- * What a retry needs of a settled marker kept as its text (see Indexed): is it
- * this key's, with this body, within the ttl. Read in place, without parsing.
- */
-function textAnswer(text: string, keyHash: string, fingerprintHash: string, notBeforeMs: number): 'other' | 'conflict' | 'duplicate' {
-  if (!text.startsWith(keyHash, K_AT)) return 'other';
-  if (Number(text.slice(A_AT, text.indexOf(' ', A_AT))) < notBeforeMs) return 'other';
-  return text.startsWith(fingerprintHash, F_AT) ? 'duplicate' : 'conflict';
-}
-
-/** What a failed command leaves in its slot: not a marker, so every node drops the slot from its index. */
-const WITHDRAWN = 'withdrawn';
 
 /** SHA-256 as base64url, one crypto.hash call: less than half the time of createHash().update().digest() for these short texts. */
 function digest(text: string): string {
@@ -153,48 +166,84 @@ function digest(text: string): string {
 }
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const SEXTET = new Int8Array(128).fill(0);
+for (let i = 0; i < BASE64URL.length; i++) SEXTET[BASE64URL.charCodeAt(i)] = i;
 
-/** 30 bits of a digest that `k` (its first HASH_LENGTH characters) does not hold, for the slot. */
-function slotBits(digestText: string): number {
+/** 30 bits of a key hash (its first five characters at `at`): what the index is keyed by, a small integer and no string. */
+function indexBits(text: string, at: number): number {
   let n = 0;
-  for (let i = HASH_LENGTH; i < HASH_LENGTH + 5; i++) n = n * 64 + BASE64URL.indexOf(digestText[i]!);
+  for (let i = at; i < at + 5; i++) n = n * 64 + SEXTET[text.charCodeAt(i) & 127]!;
   return n;
 }
 
-/** A marker as this node knows it, with what it has seen of the updates the marker names. */
+/**
+ * What a retry needs of a settled record kept only in its element's text:
+ * is it this key's (the last record of the key in the element), with this
+ * body, within the ttl, and not a withdrawal. Read in place, without parsing
+ * the element.
+ */
+function textAnswer(text: string, keyHash: string, fingerprintHash: string, notBeforeMs: number): 'other' | 'conflict' | 'duplicate' {
+  const at = text.lastIndexOf(`${SEPARATOR}${keyHash} `);
+  if (at === -1) return 'other';
+  const f = at + HASH_LENGTH + 2;
+  if (text.startsWith(WITHDRAWN, f) && (f + 1 === text.length || text[f + 1] === SEPARATOR)) return 'other';
+  const a = f + HASH_LENGTH + 1;
+  if (Number(text.slice(a, text.indexOf(' ', a))) < notBeforeMs) return 'other';
+  return text.startsWith(fingerprintHash, f) ? 'duplicate' : 'conflict';
+}
+
+/** A record as this node knows it while it waits for updates or is broken; a settled one is read from its element's text. */
 interface Held {
   readonly marker: Marker;
-  /** Updates the marker names not yet seen here at their recorded timestamp or later. */
+  /** The ring slot whose element holds it. */
+  readonly slot: number;
+  /** Updates the record names not yet seen here at their recorded timestamp or later. */
   pending: number;
-  /** The node's role and epoch when it learned the marker (set while `pending` > 0). */
+  /** The node's role and epoch when it learned the record (set while `pending` > 0). */
   readonly era: string;
   /** Never counts: an update it names can no longer arrive (the role or epoch changed first), or it was learned in another epoch than written without every element at exactly its ts. */
   broken: boolean;
 }
 
-/** One update a held marker still waits for. */
+/** One update a held record still waits for. */
 interface Waiting {
   readonly held: Held;
   readonly ts: number;
 }
 
-/**
- * A slot as the index keeps it. Most markers wait for nothing and count (every
- * update they name was seen in the same role and epoch): those are kept as the
- * element's own text, which the store holds anyway, so a marker costs the
- * index no object of its own. Every node keeps one per slot for minutes, and
- * the objects it used to keep per marker were most of the collector's work on
- * the command path. The others (waiting, broken, or hashes of another length) are Held.
- */
-type Indexed = Held | string;
+/** The records of one turn, written together before its frame leaves. */
+interface Turn {
+  /** As text, and (same index) as written, so this node learns its own elements without parsing them. */
+  readonly records: string[];
+  readonly parsed: DedupeRecord[];
+  readonly done: Promise<void>;
+  readonly resolve: () => void;
+}
 
 export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
-  /** Markers by slot key, kept from the node's change feed (on every node, so a promoted one has them). */
-  readonly #markers = new Map<string, Indexed>();
-  /** Element keys some held marker waits for. At most one entry per update a held marker names: bounded by `slots`. */
+  /** Each ring slot's element text, timestamp and record count, kept from the change feed (on every node, so a promoted one has them). */
+  readonly #texts: (string | undefined)[];
+  readonly #tss: Float64Array;
+  readonly #counts: Int32Array;
+  /** Records in the ring. */
+  #total = 0;
+  /** Index bits of a record's key hash → the slot of the newest record of that key. */
+  readonly #index = new Map<number, number>();
+  /** Records that wait for updates or are broken, by index bits: the index points at their slot too. */
+  readonly #held = new Map<number, Held>();
+  /** Element keys some held record waits for. At most one entry per update a held record names: bounded by `slots`. */
   readonly #waiting = new Map<string, Waiting[]>();
-  /** Dedupe keys with a run in flight on this node: their marker may be ahead of their updates. */
+  /** Dedupe keys with a run in flight on this node: their record may be ahead of their updates. */
   readonly #running = new Set<string>();
+  /** The slot the next element goes to, and the newest element's timestamp (a promoted node goes on after it). */
+  #next = 0;
+  #newestTs = 0;
+  /** Where the search for the oldest slot to delete starts: at or after `#next` in ring order. */
+  #reclaimAt = 0;
+  #turn: Turn | undefined = undefined;
+  /** The elements this node wrote and has not yet seen applied, with their records: learned without parsing. */
+  readonly #written = new Map<string, DedupeRecord[]>();
+  readonly #elementBytesMax: number;
   readonly #unsubscribe: () => void;
 
   constructor(
@@ -203,8 +252,12 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     readonly options: ReplicatedDedupeOptions,
     readonly clock: { nowMs(): number },
   ) {
+    this.#texts = new Array<string | undefined>(options.slots).fill(undefined);
+    this.#tss = new Float64Array(options.slots);
+    this.#counts = new Int32Array(options.slots);
+    this.#elementBytesMax = options.elementBytesMax ?? ELEMENT_BYTES_MAX;
     this.#unsubscribe = node.onChange((change) => {
-      if (change.key.startsWith(MARKER_PREFIX)) this.#learn(change.key, change.value);
+      if (change.key.startsWith(MARKER_PREFIX)) this.#learn(change.key, change.value, change.ts);
       else if (this.#waiting.size > 0) this.#seen(change.key, change.ts);
     });
   }
@@ -213,56 +266,125 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     return this.local.size;
   }
 
-  /** Markers known to this node. */
+  /** Command records known to this node (withdrawals not counted). */
   get markerCount(): number {
-    return this.#markers.size;
+    let count = 0;
+    for (const [bits, slot] of this.#index) {
+      if (this.#held.has(bits)) count++;
+      else {
+        const text = this.#texts[slot]!;
+        // The last record of the key in the element is the one that counts.
+        let withdrawn = false;
+        for (let at = text.indexOf(SEPARATOR); at !== -1; at = text.indexOf(SEPARATOR, at + 1)) {
+          if (indexBits(text, at + 1) !== bits) continue;
+          const end = text.indexOf(SEPARATOR, at + 1);
+          withdrawn = text.slice(at + HASH_LENGTH + 2, end === -1 ? text.length : end) === WITHDRAWN;
+        }
+        if (!withdrawn) count++;
+      }
+    }
+    return count;
   }
 
-  /** Updates that markers known here name and this node has not seen yet. */
+  /** Updates that records known here name and this node has not seen yet. */
   get waitingCount(): number {
     let count = 0;
     for (const list of this.#waiting.values()) count += list.length;
     return count;
   }
 
+  /** Records the ring holds (at most `slots`). */
+  get recordCount(): number {
+    return this.#total;
+  }
+
   close(): void {
     this.#unsubscribe();
   }
 
-  /** A slot changed: forget what its previous marker waited for, and note which updates the new one names are not here yet. */
-  #learn(slot: string, text: unknown): void {
-    const marker = parseMarker(text);
-    const previous = this.#markers.get(slot);
-    if (previous !== undefined && typeof previous !== 'string') this.#forget(previous);
-    if (marker === undefined) {
-      this.#markers.delete(slot);
-      return;
+  /** The ring slot a marker element key names, or undefined (not this ring's: another configuration's, ignored). */
+  #slotOf(key: string): number | undefined {
+    const slot = Number(key.slice(MARKER_PREFIX.length));
+    return Number.isInteger(slot) && slot >= 0 && slot < this.options.slots && key.length > MARKER_PREFIX.length ? slot : undefined;
+  }
+
+  /** A slot changed: forget the records of its previous element, learn the new ones. */
+  #learn(key: string, value: unknown, ts: number): void {
+    const slot = this.#slotOf(key);
+    if (slot === undefined) return;
+    const previous = this.#texts[slot];
+    if (previous !== undefined) this.#evict(slot, previous);
+    this.#total -= this.#counts[slot]!;
+    this.#counts[slot] = 0;
+    this.#texts[slot] = undefined;
+    this.#tss[slot] = 0;
+    let records = typeof value === 'string' ? this.#written.get(value) : undefined;
+    if (records !== undefined) this.#written.delete(value as string);
+    else records = parseElement(value);
+    if (records === undefined) return;
+    this.#texts[slot] = value as string;
+    this.#tss[slot] = ts;
+    this.#counts[slot] = records.length;
+    this.#total += records.length;
+    if (ts > this.#newestTs) {
+      this.#newestTs = ts;
+      // A secondary follows the ring, so that once promoted it writes after the newest element.
+      if (this.node.nodeInfo().role !== 'primary') this.#next = this.#reclaimAt = (slot + 1) % this.options.slots;
     }
+    for (const record of records) this.#learnRecord(slot, ts, record);
+  }
+
+  /** Drops from the index the records of the element `text` that slot `slot` held, where they are still the newest of their key. */
+  #evict(slot: number, text: string): void {
+    for (let at = text.indexOf(SEPARATOR); at !== -1; at = text.indexOf(SEPARATOR, at + 1)) {
+      const bits = indexBits(text, at + 1);
+      if (this.#index.get(bits) !== slot) continue;
+      this.#index.delete(bits);
+      const held = this.#held.get(bits);
+      if (held !== undefined) {
+        this.#forget(held);
+        this.#held.delete(bits);
+      }
+    }
+  }
+
+  /** One record of the element in `slot` (timestamp `ts`): it replaces an older record of its key, and notes which updates it names are not here yet. */
+  #learnRecord(slot: number, ts: number, record: DedupeRecord): void {
+    const bits = indexBits(record.k, 0);
+    const current = this.#index.get(bits);
+    // A newer record of this key is known (a snapshot delivers slots in any order): it stands.
+    if (current !== undefined && current !== slot && this.#tss[current]! > ts) return;
+    const before = this.#held.get(bits);
+    if (before !== undefined) {
+      this.#forget(before);
+      this.#held.delete(bits);
+    }
+    this.#index.set(bits, slot);
+    if ('withdrawn' in record) return;
     const missing: number[] = [];
     let ahead = false;
-    for (let i = 0; i < marker.keys.length; i++) {
-      const heldTs = this.node.elementTs(marker.keys[i]!);
-      if (heldTs === undefined || heldTs < marker.tss[i]!) missing.push(i);
-      else if (heldTs > marker.tss[i]!) ahead = true;
+    for (let i = 0; i < record.keys.length; i++) {
+      const heldTs = this.node.elementTs(record.keys[i]!);
+      if (heldTs === undefined || heldTs < record.tss[i]!) missing.push(i);
+      else if (heldTs > record.tss[i]!) ahead = true;
     }
-    if (missing.length === 0 && !ahead) {
-      const compact = marker.k.length === HASH_LENGTH && marker.f.length === HASH_LENGTH;
-      this.#markers.set(slot, compact ? (text as string) : { marker: settled(marker), pending: 0, era: '', broken: false });
-      return;
-    }
+    // Every update it names is here at exactly its ts: settled, read from the text when a retry comes.
+    if (missing.length === 0 && !ahead) return;
     const { role, epoch } = this.node.nodeInfo();
     // Learned in another epoch than it was written in (a node catching up after a failover): a
     // missing update can no longer arrive, and an element past its ts may be a later write
     // standing in for a lost update. Only exact timestamps count then.
-    if (marker.p !== epoch) {
-      this.#markers.set(slot, { marker: settled(marker), pending: 0, era: '', broken: true });
+    if (record.p !== epoch) {
+      this.#held.set(bits, { marker: record, slot, pending: 0, era: '', broken: true });
       return;
     }
-    const held: Held = { marker, pending: missing.length, era: `${role}@${epoch}`, broken: false };
-    this.#markers.set(slot, held);
+    // In this epoch, an element past its ts has seen the update (W1); only missing ones are waited for.
+    if (missing.length === 0) return;
+    const held: Held = { marker: record, slot, pending: missing.length, era: `${role}@${epoch}`, broken: false };
+    this.#held.set(bits, held);
     for (const i of missing) {
-      const key = marker.keys[i]!;
-      const ts = marker.tss[i]!;
+      const key = record.keys[i]!;
+      const ts = record.tss[i]!;
       const list = this.#waiting.get(key);
       if (list === undefined) this.#waiting.set(key, [{ held, ts }]);
       else list.push({ held, ts });
@@ -271,10 +393,10 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
 
   /**
    * An element changed. Per element, updates apply in timestamp order (W1)
-   * and a failed one withdraws its marker, so reaching the recorded ts means
+   * and a failed one withdraws its record, so reaching the recorded ts means
    * the named update applied — as long as it could still arrive from the same
    * source: after this node's role or epoch changed (a failover), the
-   * update a marker still waits for is lost, and a later write must not stand in for it.
+   * update a record still waits for is lost, and a later write must not stand in for it.
    */
   #seen(key: string, ts: number): void {
     const list = this.#waiting.get(key);
@@ -295,6 +417,11 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
         held.broken = true;
         this.#forget(held);
       }
+      // Settled: from now on it is read from its element's text, like a record that never waited.
+      if (held.pending === 0 && !held.broken) {
+        const bits = indexBits(held.marker.k, 0);
+        if (this.#held.get(bits) === held) this.#held.delete(bits);
+      }
     }
   }
 
@@ -311,41 +438,53 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
   }
 
   async run(key: string, fingerprint: string, execute: (writeOptions: WriteOptions) => Promise<CommandResult>, keep: (outcome: CommandResult) => boolean): Promise<DedupeAnswer<CommandResult>> {
-    const keyDigest = digest(key);
-    const keyHash = keyDigest.slice(0, HASH_LENGTH);
-    const slot = `${MARKER_PREFIX}${slotBits(keyDigest) % this.options.slots}`;
+    const keyHash = digest(key).slice(0, HASH_LENGTH);
     const fingerprintHash = digest(fingerprint).slice(0, HASH_LENGTH);
-    const held = this.#running.has(key) ? undefined : this.#markers.get(slot);
-    if (typeof held === 'string') {
-      const answer = textAnswer(held, keyHash, fingerprintHash, this.clock.nowMs() - this.options.ttlMs);
-      if (answer === 'conflict') return { kind: 'conflict' };
-      if (answer === 'duplicate') return { kind: 'duplicate', outcome: DONE };
-    } else if (held !== undefined && held.marker.k === keyHash && this.clock.nowMs() - held.marker.a <= this.options.ttlMs) {
-      if (held.marker.f !== fingerprintHash) return { kind: 'conflict' };
-      if (held.pending === 0 && !held.broken) return { kind: 'duplicate', outcome: DONE };
-      // Some update it names is not in this store (yet, or ever): as if there were no marker, the command is planned again.
+    if (!this.#running.has(key)) {
+      const bits = indexBits(keyHash, 0);
+      const held = this.#held.get(bits);
+      if (held !== undefined) {
+        if (held.marker.k === keyHash && this.clock.nowMs() - held.marker.a <= this.options.ttlMs) {
+          if (held.marker.f !== fingerprintHash) return { kind: 'conflict' };
+          if (held.pending === 0 && !held.broken) return { kind: 'duplicate', outcome: DONE };
+          // Some update it names is not in this store (yet, or ever): as if there were no record, the command is planned again.
+        }
+      } else {
+        const slot = this.#index.get(bits);
+        if (slot !== undefined) {
+          const answer = textAnswer(this.#texts[slot]!, keyHash, fingerprintHash, this.clock.nowMs() - this.options.ttlMs);
+          if (answer === 'conflict') return { kind: 'conflict' };
+          if (answer === 'duplicate') return { kind: 'duplicate', outcome: DONE };
+        }
+      }
     }
     // The in-memory window compares the body's hash too: it keeps it for the ttl, and the body may be long.
-    return this.local.run(key, fingerprintHash, () => this.#executeMarked(key, slot, keyHash, fingerprintHash, execute), keep);
+    return this.local.run(key, fingerprintHash, () => this.#executeRecorded(key, keyHash, fingerprintHash, execute), keep);
   }
 
-  /** Runs the command with its marker submitted in the same turn as its updates; withdraws the marker if the command failed. */
-  async #executeMarked(key: string, slot: string, keyHash: string, fingerprintHash: string, execute: (writeOptions: WriteOptions) => Promise<CommandResult>): Promise<CommandResult> {
-    let submitted = false;
-    const marker = (assigned: readonly AssignedTs[]): ElementUpdate => {
-      submitted = true;
-      const value = markerText({ k: keyHash, f: fingerprintHash, a: this.clock.nowMs(), p: this.node.nodeInfo().epoch, keys: assigned.map((u) => u.key), tss: assigned.map((u) => u.ts) });
-      return { key: slot, value };
+  /** Runs the command with its record written in the same turn as its updates; withdraws the record if the command failed. */
+  async #executeRecorded(key: string, keyHash: string, fingerprintHash: string, execute: (writeOptions: WriteOptions) => Promise<CommandResult>): Promise<CommandResult> {
+    let recorded: Promise<void> | undefined;
+    const record = (assigned: readonly AssignedTs[]): Promise<void> => {
+      const keys = new Array<string>(assigned.length);
+      const tss = new Array<number>(assigned.length);
+      for (let i = 0; i < assigned.length; i++) {
+        keys[i] = assigned[i]!.key;
+        tss[i] = assigned[i]!.ts;
+      }
+      return this.#record({ k: keyHash, f: fingerprintHash, a: this.clock.nowMs(), p: this.node.nodeInfo().epoch, keys, tss });
     };
     this.#running.add(key);
     try {
-      const outcome = await execute({ marker });
-      if (!outcome.ok && submitted) await this.#withdraw(slot, keyHash);
-      // Done without writing (a plan with no updates): the marker goes alone, after it, as it always did. Best effort.
-      if (outcome.ok && !submitted) await this.node.write([marker([])]);
+      const outcome = await execute({ onAssigned: (assigned) => (recorded = record(assigned)) });
+      // Answered once its record is written too (or refused): a retry on the other node must find it.
+      if (recorded !== undefined) await recorded;
+      if (!outcome.ok && recorded !== undefined) await this.#withdraw(keyHash);
+      // Done without writing (a plan with no updates): the record goes after it, in the next turn's element. Best effort.
+      if (outcome.ok && recorded === undefined) await record([]);
       return outcome;
     } catch (error) {
-      if (submitted) await this.#withdraw(slot, keyHash);
+      if (recorded !== undefined) await this.#withdraw(keyHash);
       throw error;
     } finally {
       this.#running.delete(key);
@@ -353,17 +492,98 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
   }
 
   /**
-   * Overwrites the slot if it still holds this key's marker (not a colliding
-   * newer command's). Best effort: this node forgets the marker at once; a
-   * peer that keeps it (the withdrawal was refused) still waits for the
-   * updates that failed, and only a later write to their element, then a
-   * failover, could make it answer `duplicate` (a residual case).
+   * Writes a withdrawal of this key's records. Best effort: this node forgets
+   * the record at once; a peer that keeps it (the withdrawal was refused)
+   * still waits for the updates that failed, and only a later write to their
+   * element, then a failover, could make it answer `duplicate` (a residual case).
    */
-  async #withdraw(slot: string, keyHash: string): Promise<void> {
-    const held = this.#markers.get(slot);
-    if (held === undefined || (typeof held === 'string' ? !held.startsWith(keyHash, K_AT) : held.marker.k !== keyHash)) return;
-    if (typeof held !== 'string') this.#forget(held);
-    this.#markers.delete(slot);
-    await this.node.write([{ key: slot, value: WITHDRAWN }]);
+  async #withdraw(keyHash: string): Promise<void> {
+    const bits = indexBits(keyHash, 0);
+    const held = this.#held.get(bits);
+    if (held !== undefined) {
+      this.#forget(held);
+      this.#held.delete(bits);
+    }
+    this.#index.delete(bits);
+    await this.#record({ k: keyHash, withdrawn: true });
+  }
+
+  /** Drops the records kept for the element written to `key` (it was refused, so it will not be learned). */
+  #forgetWritten(updates: readonly { key: string; value: string | null }[], key: string): void {
+    const value = updates.find((u) => u.key === key)?.value;
+    if (typeof value === 'string') this.#written.delete(value);
+  }
+
+  /** Adds a record to this turn's element; resolves once it is written (or refused). */
+  #record(record: DedupeRecord): Promise<void> {
+    let turn = this.#turn;
+    if (turn === undefined) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      const created: Turn = { records: [], parsed: [], done, resolve };
+      turn = this.#turn = created;
+      this.node.beforeSend(() => this.#flush(created));
+    }
+    turn.records.push(recordText(record));
+    turn.parsed.push(record);
+    return turn.done;
+  }
+
+  /**
+   * Writes a turn's records: as few elements as fit `elementBytesMax`, in the
+   * next ring slots, and deletes the oldest slots while the ring would hold
+   * more than `slots` records — all in one write, so in this turn's frame.
+   */
+  #flush(turn: Turn): void {
+    if (this.#turn === turn) this.#turn = undefined;
+    const slots = this.options.slots;
+    const updates: { key: string; value: string | null }[] = [];
+    let chunk: string[] = [];
+    let from = 0;
+    let bytes = TAG.length;
+    const first = this.#next;
+    const put = (to: number): void => {
+      const slot = this.#next;
+      this.#next = (slot + 1) % slots;
+      // The oldest slot is the one after the newest: reclaiming starts there at the latest.
+      if (slot === this.#reclaimAt) this.#reclaimAt = this.#next;
+      const text = elementText(chunk);
+      this.#written.set(text, turn.parsed.slice(from, to));
+      from = to;
+      updates.push({ key: `${MARKER_PREFIX}${slot}`, value: text });
+      // Counted now, so the reclaim below and the next turn see it; the change feed sets the same count when it applies.
+      this.#total += chunk.length - this.#counts[slot]!;
+      this.#counts[slot] = chunk.length;
+    };
+    // A turn with more records than the ring holds keeps its newest: the ring would overwrite the others in this very write.
+    const skip = Math.max(0, turn.records.length - slots);
+    from = skip;
+    turn.records.forEach((text, i) => {
+      if (i < skip) return;
+      if (chunk.length > 0 && bytes + 1 + text.length > this.#elementBytesMax) {
+        put(i);
+        chunk = [];
+        bytes = TAG.length;
+      }
+      chunk.push(text);
+      bytes += 1 + text.length;
+    });
+    put(turn.records.length);
+    // Over the budget: delete the oldest slots, in ring order from the cursor (which only
+    // passes empty or deleted slots, so each slot is passed once per turn of the ring).
+    const written = (this.#next - first + slots) % slots || slots;
+    for (let step = 0; this.#total > slots && step < slots; step++) {
+      const slot = this.#reclaimAt;
+      this.#reclaimAt = (slot + 1) % slots;
+      if (this.#counts[slot] === 0 || (slot - first + slots) % slots < written) continue;
+      updates.push({ key: `${MARKER_PREFIX}${slot}`, value: null });
+      this.#total -= this.#counts[slot]!;
+      this.#counts[slot] = 0;
+    }
+    void this.node.write(updates).then((outcomes) => {
+      // An element refused is never learned: forget its records.
+      for (const outcome of outcomes) if (outcome.code !== 'applied') this.#forgetWritten(updates, outcome.key);
+      turn.resolve();
+    }, turn.resolve);
   }
 }

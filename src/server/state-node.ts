@@ -65,14 +65,13 @@ export interface AssignedTs {
 
 export interface WriteOptions {
   /**
-   * Builds one more update from the timestamps the write path gave `updates`,
-   * called synchronously once all of them were submitted; the update it
-   * returns is submitted in the same turn, so it shares their replicate frame
-   * (an idempotency marker naming them: replicated-dedupe.ts). Not called
-   * when any of `updates` was refused at once (no timestamp: rejected,
-   * unavailable, queue_full, stale, not_primary).
+   * Called synchronously with the timestamps the write path gave `updates`,
+   * once all of them were submitted, so the caller can record them in the
+   * same turn (an idempotency record naming them: replicated-dedupe.ts).
+   * Not called when any of `updates` was refused at once (no timestamp:
+   * rejected, unavailable, queue_full, stale, not_primary).
    */
-  readonly marker?: (assigned: readonly AssignedTs[]) => ElementUpdate;
+  readonly onAssigned?: (assigned: readonly AssignedTs[]) => void;
 }
 
 /** An applied change, in apply order. */
@@ -88,11 +87,17 @@ export interface StateNode {
    * Submits each update through the write gate (they are independent: no
    * atomicity across keys) with a fresh timestamp; resolves once every one is
    * answered, outcomes in the order given. Never rejects; on a secondary every
-   * outcome is `not_primary`. With `options.marker`, the marker update it
-   * built is submitted after them in the same turn, and its outcome, when it
-   * was submitted, follows theirs as the last one.
+   * outcome is `not_primary`. `options.onAssigned` sees their timestamps
+   * before this returns.
    */
   write(updates: readonly ElementUpdate[], options?: WriteOptions): Promise<WriteOutcome[]>;
+  /**
+   * Calls `flush` once, after the work of this turn of the event loop and
+   * before what was written in it is sent to the secondary: a write `flush`
+   * makes shares their replicate frame. For work that gathers a turn's
+   * writes into one (replicated-dedupe.ts); several calls in a turn run in order.
+   */
+  beforeSend(flush: () => void): void;
   /** The live (not deleted) elements of a session. */
   sessionElements(session: string): ElementState[];
   /**
@@ -215,8 +220,10 @@ export class MemoryStateNode implements StateNode {
     if (this.info.role !== 'primary') {
       return Promise.resolve(updates.map((u) => ({ code: 'not_primary' as const, key: u.key, message: 'this node is a secondary' })));
     }
-    const marker = options.marker;
-    if (updates.length === 0 && marker === undefined) return Promise.resolve([]);
+    if (updates.length === 0) {
+      options.onAssigned?.([]);
+      return Promise.resolve([]);
+    }
     return new Promise((resolve) => {
       // One extra count for the submission itself, released at the end: answers given at once cannot resolve it early.
       const batch: MemoryBatch = { outcomes: new Array<WriteOutcome>(updates.length), remaining: updates.length + 1, resolve };
@@ -227,13 +234,15 @@ export class MemoryStateNode implements StateNode {
         if (ts === undefined) refusedAtOnce = true;
         else assigned.push({ key: update.key, ts });
       });
-      if (marker !== undefined && !refusedAtOnce) {
-        batch.remaining++;
-        this.#submit(batch, updates.length, marker(assigned));
-      }
+      if (!refusedAtOnce) options.onAssigned?.(assigned);
       this.#pump();
       this.#settle(batch, -1, undefined);
     });
+  }
+
+  /** Nothing is sent anywhere: `flush` runs once this turn's synchronous work is done (a microtask). */
+  beforeSend(flush: () => void): void {
+    queueMicrotask(flush);
   }
 
   /** Submits one update to the gate; its timestamp, or undefined when it was refused at once. */

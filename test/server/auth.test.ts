@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminCredential, TokenVerifier, actorOf, bearerOf, checkSessionAccess } from '../../src/server/auth.ts';
-import { ServerConfigError, serverConfig } from '../../src/server/config.ts';
+import { DEDUPE_SLOTS_MAX, ServerConfigError, serverConfig } from '../../src/server/config.ts';
 import { ADMIN, ADMIN_HEADERS, SECRET, bearer, createSession, testServer, token } from './support.ts';
 
 const encode = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -143,9 +143,11 @@ describe('auth: configuration', () => {
     expect(() => serverConfig({ auth: { hs256Secret: SECRET, adminSecret: SECRET } })).toThrow(/must differ/);
   });
 
-  it('auth: a limit of zero or a signal limit above the message limit is refused', () => {
+  it('auth: a limit of zero, a signal limit above the message limit or an idempotency ring past its maximum is refused', () => {
     expect(() => serverConfig({ auth: { hs256Secret: SECRET }, limits: { wsConnectionsMax: 0 } })).toThrow(/wsConnectionsMax/);
     expect(() => serverConfig({ auth: { hs256Secret: SECRET }, limits: { signalPayloadBytesMax: 200_000, wsMessageBytesMax: 100_000 } })).toThrow(/signalPayloadBytesMax/);
+    expect(() => serverConfig({ auth: { hs256Secret: SECRET }, limits: { dedupeSlots: DEDUPE_SLOTS_MAX + 1 } })).toThrow(/dedupeSlots \(4194305\) cannot exceed 4194304/);
+    expect(serverConfig({ auth: { hs256Secret: SECRET }, limits: { dedupeSlots: DEDUPE_SLOTS_MAX } }).limits.dedupeSlots).toBe(DEDUPE_SLOTS_MAX);
   });
 });
 

@@ -86,6 +86,7 @@ async function setup(participants: number, ringMax: number, scheduler: fc.Schedu
     elementTs: (key) => memory.elementTs(key),
     sessionIds: () => memory.sessionIds(),
     onChange: (listener) => memory.onChange(listener),
+    beforeSend: (flush) => memory.beforeSend(flush),
   };
   const index = new SessionIndex(memory);
   const service = new CommandService(node, planCommand, new MemoryCommandDedupe<CommandResult>({ entriesMax: 1000, ttlMs: 60_000 }, clock), index, { sessionsMax: 10, mirrorsMax: 10, sessionQueueLengthMax: 1000 }, clock);

@@ -4,8 +4,8 @@
  *  what each store applies. */
 
 import { describe, expect, it } from 'vitest';
-import type { LocalNode } from '../../src/server/local-node.ts';
-import { pairLocalNodes } from '../support/local-nodes.ts';
+import { LocalNode } from '../../src/server/local-node.ts';
+import { pairHandles, pairLocalNodes } from '../support/local-nodes.ts';
 import type { Change } from '../../src/server/state-node.ts';
 import { Pair } from '../support/pair-harness.ts';
 
@@ -40,6 +40,33 @@ describe('local node', () => {
     expect(primary.sessionElements('s1').map((e) => e.value)).toHaveLength(2);
     expect(secondary.sessionElements('s1')).toHaveLength(2);
     expect([...primary.sessionIds()]).toEqual(['s1']);
+  });
+
+  it('local node: what beforeSend is given runs, in order, when the adapter drains; its writes leave in that drain, without waking it again', async () => {
+    const pair = new Pair({ seed: 5 });
+    pair.run();
+    let wakes = 0;
+    const { primary: handle } = pairHandles(pair);
+    const primary = new LocalNode(handle, { selfUrl: null, peerUrl: null, nowMs: () => pair.nowMs, wake: () => wakes++ });
+    const order: string[] = [];
+    let written: Promise<unknown> | undefined;
+    primary.beforeSend(() => {
+      order.push('first');
+      written = primary.write([{ key: 's/s1/hand/a', value: { raisedAtMs: 1 } }]);
+    });
+    primary.beforeSend(() => order.push('second'));
+    expect(order).toEqual([]);
+    expect(wakes).toBe(2);
+    primary.runBeforeSend();
+    expect(order).toEqual(['first', 'second']);
+    expect(wakes).toBe(2);
+    primary.runBeforeSend();
+    expect(order).toEqual(['first', 'second']);
+    pair.run();
+    expect(await written).toMatchObject([{ code: 'applied', key: 's/s1/hand/a' }]);
+    // Outside runBeforeSend a write wakes the adapter as before.
+    void primary.write([{ key: 's/s1/hand/b', value: { raisedAtMs: 2 } }]);
+    expect(wakes).toBe(3);
   });
 
   it('local node: a delete is reported with value null and leaves the session empty to readers', async () => {

@@ -27,12 +27,23 @@ export function pairHandles(pair: Pair): { primary: NodeHandle; secondary: NodeH
   return { primary, secondary };
 }
 
-/** LocalNodes for both sides; the primary's API is at `primaryUrl`, the secondary's at `secondaryUrl`. */
+/**
+ * LocalNodes for both sides; the primary's API is at `primaryUrl`, the
+ * secondary's at `secondaryUrl`. Like NodeTransport's drain, `pair.run` first
+ * runs what the nodes were given to do before sending (LocalNode.runBeforeSend).
+ */
 export function pairLocalNodes(pair: Pair, primaryUrl: string | null = null, secondaryUrl: string | null = null): { primary: LocalNode; secondary: LocalNode } {
   const common = { nowMs: () => pair.nowMs, wake: () => undefined };
   const { primary, secondary } = pairHandles(pair);
-  return {
+  const nodes = {
     primary: new LocalNode(primary, { ...common, selfUrl: primaryUrl, peerUrl: secondaryUrl }),
     secondary: new LocalNode(secondary, { ...common, selfUrl: secondaryUrl, peerUrl: primaryUrl }),
   };
+  const run = pair.run.bind(pair);
+  pair.run = (steps?: number): void => {
+    nodes.primary.runBeforeSend();
+    nodes.secondary.runBeforeSend();
+    run(steps);
+  };
+  return nodes;
 }
