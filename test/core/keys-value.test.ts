@@ -294,6 +294,8 @@ describe('value: utf8Length', () => {
           fc.string({ unit: 'binary', maxLength: 64 }),
           fc.string({ unit: anyCodeUnit, maxLength: 64 }),
           fc.string({ unit: fc.constantFrom('\ud83c', '\udfa5', '\ud83c\udfa5', 'a', 'é', '€', '\u07ff', '\u0800', '\uffff'), maxLength: 16 }),
+          // Around the ASCII fast path's edge: 0x7f is one byte, 0x80 two.
+          fc.string({ unit: fc.integer({ min: 0, max: 0x80 }).map((code) => String.fromCharCode(code)), maxLength: 2048 }),
         ),
         (text) => {
           expect(utf8Length(text)).toBe(Buffer.byteLength(text, 'utf8'));
