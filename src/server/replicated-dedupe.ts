@@ -304,8 +304,10 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
 
   /** The ring slot a marker element key names, or undefined (not this ring's: another configuration's, ignored). */
   #slotOf(key: string): number | undefined {
-    const slot = Number(key.slice(MARKER_PREFIX.length));
-    return Number.isInteger(slot) && slot >= 0 && slot < this.options.slots && key.length > MARKER_PREFIX.length ? slot : undefined;
+    const digits = key.slice(MARKER_PREFIX.length);
+    const slot = Number(digits);
+    // Exactly the decimal this ring writes: `d/01`, `d/1e3` or `d/x` are some caller's elements, not a slot.
+    return slot >= 0 && slot < this.options.slots && String(slot) === digits ? slot : undefined;
   }
 
   /** A slot changed: forget the records of its previous element, learn the new ones. */

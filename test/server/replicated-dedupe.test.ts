@@ -325,6 +325,21 @@ describe('replicated dedupe', () => {
     );
   });
 
+  it('replicated dedupe: marker elements outside the ring (d/-1, d/01, d/1e1, beyond its slots) or not readable are ignored, never a throw', async () => {
+    const node = new MemoryStateNode();
+    const dedupe = dedupeOn(node, { nowMs: () => 1_000_000 }, 1, 16);
+    const text = elementText([recordText({ k: 'a'.repeat(22), f: 'b'.repeat(22), a: 1_000_000, p: 1, keys: [], tss: [] })]);
+    const outcomes = await node.write(['d/-1', 'd/01', 'd/1e1', 'd/16', 'd/x', 'd/3/4'].map((key) => ({ key, value: text })));
+    expect(outcomes.every((o) => o.code === 'applied')).toBe(true);
+    await node.write([{ key: 'd/2', value: { not: 'a marker' } }, { key: 'd/5', value: 'm3;garbage' }]);
+    expect(dedupe.markerCount).toBe(0);
+    expect(dedupe.recordCount).toBe(0);
+    // The same element in a slot of the ring counts.
+    await node.write([{ key: 'd/15', value: text }]);
+    expect(dedupe.markerCount).toBe(1);
+    dedupe.close();
+  });
+
   it('replicated dedupe: while a run is in flight its marker is not read; a retry joins the run', async () => {
     const node = new MemoryStateNode();
     node.holdReplication = true;
