@@ -46,6 +46,13 @@ export interface Connection {
   /** Requests of a client connection not yet answered. */
   outstanding: number;
   closed: boolean;
+  /** Frames waiting to go out to it, in one growing buffer (NodeCore.send). */
+  batch: WireWriter | undefined;
+  /**
+   * Bytes of its last batch: the next one starts that large, so a stream of large batches (a
+   * catch-up sends megabytes per flush) is not copied again and again while its buffer doubles.
+   */
+  lastBatchBytes: number;
 }
 
 /** A connection's batch buffer starts at least this large (most batches are a few small frames). */
@@ -68,14 +75,12 @@ export class NodeBase {
   #outgoingHead = 0;
   readonly #events: LogEvent[] = [];
   #eventsHead = 0;
-  /** Frames waiting to go out, one growing buffer per connection. */
-  readonly #batches = new Map<Connection, WireWriter>();
   /**
-   * Bytes of each connection's last batch: its next batch starts that large, so a stream of
-   * large batches (a catch-up sends megabytes per flush) is not copied again and again while
-   * its buffer doubles. Capped, and forgotten with the connection.
+   * Connections with frames waiting in their batch, in the order their first frame came. A
+   * reused array and a field per connection, not a Map of batches: at one client the Map's
+   * set and delete per frame (it grows and shrinks its table) was 300 bytes of garbage per update.
    */
-  readonly #lastBatchBytes = new Map<Connection, number>();
+  readonly #batched: Connection[] = [];
 
   constructor(
     store: ElementStore,
@@ -87,7 +92,7 @@ export class NodeBase {
 
   /** The next thing for the adapter to do, oldest first. */
   pollTransmit(): Outgoing | undefined {
-    if (this.#batches.size > 0) this.#flushBatches();
+    if (this.#batched.length > 0) this.#flushBatches();
     if (this.#outgoingHead === this.#outgoing.length) return undefined;
     const next = this.#outgoing[this.#outgoingHead++];
     if (this.#outgoingHead === this.#outgoing.length) this.#outgoing.length = this.#outgoingHead = 0;
@@ -113,14 +118,16 @@ export class NodeBase {
   }
 
   #flushBatches(): void {
-    for (const connection of [...this.#batches.keys()]) this.#flushBatch(connection);
+    const batched = this.#batched;
+    for (let i = 0; i < batched.length; i++) this.#flushBatch(batched[i]!);
+    batched.length = 0;
   }
 
   #flushBatch(connection: Connection): void {
-    const batch = this.#batches.get(connection);
+    const batch = connection.batch;
     if (batch === undefined) return;
-    this.#batches.delete(connection);
-    if (!connection.closed) this.#lastBatchBytes.set(connection, batch.length);
+    connection.batch = undefined;
+    connection.lastBatchBytes = batch.length;
     this.#outgoing.push({ kind: 'send', connectionId: connection.id, bytes: batch.finish() });
   }
 
@@ -135,10 +142,11 @@ export class NodeBase {
   /** Queues a message; every message for one connection until the next poll leaves in one buffer. */
   protected send(connection: Connection, message: Message): void {
     if (connection.closed) return;
-    let batch = this.#batches.get(connection);
+    let batch = connection.batch;
     if (batch === undefined) {
-      const capacity = Math.min(BATCH_BYTES_HINT_MAX, Math.max(BATCH_BYTES_MIN, this.#lastBatchBytes.get(connection) ?? 0));
-      this.#batches.set(connection, (batch = new WireWriter(capacity)));
+      const capacity = Math.min(BATCH_BYTES_HINT_MAX, Math.max(BATCH_BYTES_MIN, connection.lastBatchBytes));
+      connection.batch = batch = new WireWriter(capacity);
+      this.#batched.push(connection);
     }
     appendFrame(message, batch);
   }
@@ -150,7 +158,6 @@ export class NodeBase {
     connection.closed = true;
     this.#outgoing.push({ kind: 'close', connectionId: connection.id, reason });
     this.connections.delete(connection.id);
-    this.#lastBatchBytes.delete(connection);
     this.forget(connection, reason);
   }
 
@@ -160,7 +167,7 @@ export class NodeBase {
     if (connection === undefined) return undefined;
     connection.closed = true;
     this.connections.delete(connectionId);
-    this.#lastBatchBytes.delete(connection);
+    connection.batch = undefined;
     this.forget(connection, 'peer closed the connection');
     return connection;
   }
@@ -183,6 +190,8 @@ export class NodeBase {
       lastHeardMs: nowMs,
       outstanding: 0,
       closed: false,
+      batch: undefined,
+      lastBatchBytes: 0,
     };
     this.connections.set(id, connection);
     return connection;

@@ -218,7 +218,8 @@ export class NodeTransport {
   #drain(): void {
     if (this.#closed) return;
     this.#beforeDrain?.();
-    const corked = new Set<net.Socket>();
+    // No cork: the node hands out one buffer per connection per drain (all its frames, NodeCore.send),
+    // so each socket gets one write, and cork / uncork only added a writev and its arrays.
     for (let out = this.#node.pollTransmit(); out !== undefined; out = this.#node.pollTransmit()) {
       if (out.kind === 'dial') {
         this.#dial();
@@ -227,10 +228,6 @@ export class NodeTransport {
       const socket = this.#sockets.get(out.connectionId);
       if (socket === undefined) continue;
       if (out.kind === 'send') {
-        if (!corked.has(socket)) {
-          socket.cork();
-          corked.add(socket);
-        }
         socket.write(out.bytes);
         const max = this.#options.socketWriteBufferMax ?? 16 * 1024 * 1024;
         if (socket.writableLength > max) socket.pause();
@@ -240,7 +237,6 @@ export class NodeTransport {
         socket.destroySoon();
       }
     }
-    for (const socket of corked) socket.uncork();
     for (let event = this.#node.pollEvent(); event !== undefined; event = this.#node.pollEvent()) {
       this.#options.logger[event.level](event.fields ?? {}, event.message);
     }
