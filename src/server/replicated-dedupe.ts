@@ -195,8 +195,6 @@ function textAnswer(text: string, keyHash: string, fingerprintHash: string, notB
 /** A record as this node knows it while it waits for updates or is broken; a settled one is read from its element's text. */
 interface Held {
   readonly marker: Marker;
-  /** The ring slot whose element holds it. */
-  readonly slot: number;
   /** Updates the record names not yet seen here at their recorded timestamp or later. */
   pending: number;
   /** The node's role and epoch when it learned the record (set while `pending` > 0). */
@@ -380,12 +378,12 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     // missing update can no longer arrive, and an element past its ts may be a later write
     // standing in for a lost update. Only exact timestamps count then.
     if (record.p !== epoch) {
-      this.#held.set(bits, { marker: record, slot, pending: 0, era: '', broken: true });
+      this.#held.set(bits, { marker: record, pending: 0, era: '', broken: true });
       return;
     }
     // In this epoch, an element past its ts has seen the update (W1); only missing ones are waited for.
     if (missing.length === 0) return;
-    const held: Held = { marker: record, slot, pending: missing.length, era: `${role}@${epoch}`, broken: false };
+    const held: Held = { marker: record, pending: missing.length, era: `${role}@${epoch}`, broken: false };
     this.#held.set(bits, held);
     for (const i of missing) {
       const key = record.keys[i]!;
