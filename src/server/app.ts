@@ -66,7 +66,13 @@ export function buildServer(options: BuildServerOptions): BuiltServer {
   const localDedupe = new MemoryCommandDedupe<CommandResult>({ entriesMax: limits.dedupeEntriesMax, ttlMs: limits.dedupeTtlMs }, clock);
   const dedupe = new ReplicatedCommandDedupe(localDedupe, node, { slots: limits.dedupeSlots, ttlMs: limits.dedupeTtlMs }, clock);
   // The metrics read the gateway at scrape time, after it exists.
-  const metrics: ServerMetrics = new ServerMetrics({ node, index, wsConnections: (): number => gateway.connectionCount, subscriptions: () => hub.counts().subscriptions });
+  const metrics: ServerMetrics = new ServerMetrics({
+    node,
+    index,
+    wsConnections: (): number => gateway.connectionCount,
+    subscriptions: () => hub.counts().subscriptions,
+    dedupe: () => ({ records: dedupe.recordCount, waitingUpdates: dedupe.waitingCount }),
+  });
   const commands = new CommandService(node, planCommand, dedupe, index, limits, clock, metrics);
   const presence = new PresenceTracker({
     graceMs: limits.presenceGraceMs,

@@ -14,6 +14,8 @@ export interface MetricsSources {
   readonly index: SessionIndex;
   wsConnections(): number;
   subscriptions(): number;
+  /** The replicated idempotency ring: records held (the horizon for retries after a failover), and updates they name not yet seen here. */
+  dedupe(): { readonly records: number; readonly waitingUpdates: number };
 }
 
 /** Replication latency buckets, seconds: the write path's goal is p99 ≤ 20 ms (issue 4), so most resolution sits below it. */
@@ -125,5 +127,13 @@ export class ServerMetrics implements CommandObserver {
     new Gauge({ name: 'confstate_participants_present', help: 'Participants joined or reconnecting, across sessions.', registers, collect() { this.set(index.presentCount); } });
     new Gauge({ name: 'confstate_ws_connections', help: 'Open WebSocket connections.', registers, collect() { this.set(sources.wsConnections()); } });
     new Gauge({ name: 'confstate_ws_subscriptions', help: 'Session subscriptions across WebSocket connections.', registers, collect() { this.set(sources.subscriptions()); } });
+    new Gauge({
+      name: 'confstate_dedupe_records', help: 'Idempotency records in the replicated ring (at most dedupeSlots): how many recent commands a retry after a failover is recognised for.', registers,
+      collect() { this.set(sources.dedupe().records); },
+    });
+    new Gauge({
+      name: 'confstate_dedupe_waiting_updates', help: 'Updates named by idempotency records that this node has not seen yet: non-zero for a moment while an update waits behind another write; one lost in a failover may stay counted until its record leaves the ring.', registers,
+      collect() { this.set(sources.dedupe().waitingUpdates); },
+    });
   }
 }

@@ -60,7 +60,8 @@ describe('metrics', () => {
       'confstate_sync_check_in_sync', 'confstate_sync_check_age_seconds', 'confstate_sync_check_differences', 'confstate_sessions',
       'confstate_participants_present', 'confstate_ws_connections', 'confstate_ws_subscriptions', 'confstate_commands_total',
       'confstate_node_role', 'confstate_node_epoch', 'confstate_node_degraded', 'confstate_node_ready', 'confstate_elements', 'confstate_ws_errors_total',
-      'confstate_tombstones', 'confstate_tombstones_collected_total', 'confstate_sessions_purged_total',
+      'confstate_tombstones', 'confstate_tombstones_collected_total', 'confstate_sessions_purged_total', 'confstate_dedupe_records',
+      'confstate_dedupe_waiting_updates',
     ]) {
       expect(text, name).toContain(`# TYPE ${name} `);
     }
@@ -68,7 +69,10 @@ describe('metrics', () => {
     expect(sample(text, 'confstate_participants_present')).toBe(1);
     expect(sample(text, 'confstate_sync_check_in_sync')).toBe(1);
     expect(sample(text, 'confstate_sync_check_age_seconds')).toBe(2.5);
-    // 5 for create, 2 for join (participant and role), 1 idempotency marker for the join's command id
+    // 5 for create, 2 for join (participant and role), 1 marker element holding the records of the join's turn
+    // (the kick, refused by the planner, wrote nothing and left no record)
+    expect(sample(text, 'confstate_dedupe_records')).toBe(1);
+    expect(sample(text, 'confstate_dedupe_waiting_updates')).toBe(0);
     expect(sample(text, 'confstate_updates_total{outcome="applied"}')).toBe(8);
     expect(sample(text, 'confstate_replication_latency_seconds_count')).toBe(7);
     expect(sample(text, 'confstate_commands_total{type="join",outcome="ok"}')).toBe(1);
