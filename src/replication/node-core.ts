@@ -46,7 +46,7 @@ export interface Connection {
   /** Requests of a client connection not yet answered. */
   outstanding: number;
   closed: boolean;
-  /** Frames waiting to go out to it, in one growing buffer (NodeCore.send). */
+  /** Frames waiting to go out to it, in one growing buffer (NodeBase.send). */
   batch: WireWriter | undefined;
   /**
    * Bytes of its last batch: the next one starts that large, so a stream of large batches (a

@@ -218,7 +218,7 @@ export class NodeTransport {
   #drain(): void {
     if (this.#closed) return;
     this.#beforeDrain?.();
-    // No cork: the node hands out one buffer per connection per drain (all its frames, NodeCore.send),
+    // No cork: the node hands out one buffer per connection per drain (all its frames, NodeBase.send),
     // so each socket gets one write, and cork / uncork only added a writev and its arrays.
     for (let out = this.#node.pollTransmit(); out !== undefined; out = this.#node.pollTransmit()) {
       if (out.kind === 'dial') {

@@ -211,9 +211,8 @@ interface Waiting {
 
 /** The records of one turn, written together before its frame leaves. */
 interface Turn {
-  /** As text, and (same index) as written, so this node learns its own elements without parsing them. */
-  readonly records: string[];
-  readonly parsed: DedupeRecord[];
+  /** As written: the element's text is made from them at the flush, and this node learns its own elements from them without parsing. */
+  readonly records: DedupeRecord[];
   readonly done: Promise<void>;
   readonly resolve: () => void;
 }
@@ -524,12 +523,11 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     if (turn === undefined) {
       let resolve!: () => void;
       const done = new Promise<void>((r) => (resolve = r));
-      const created: Turn = { records: [], parsed: [], done, resolve };
+      const created: Turn = { records: [], done, resolve };
       turn = this.#turn = created;
       this.node.beforeSend(() => this.#flush(created));
     }
-    turn.records.push(recordText(record));
-    turn.parsed.push(record);
+    turn.records.push(record);
     return turn.done;
   }
 
@@ -552,7 +550,7 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
       // The oldest slot is the one after the newest: reclaiming starts there at the latest.
       if (slot === this.#reclaimAt) this.#reclaimAt = this.#next;
       const text = elementText(chunk);
-      this.#written.set(slot, { text, records: turn.parsed.slice(from, to) });
+      this.#written.set(slot, { text, records: turn.records.slice(from, to) });
       from = to;
       updates.push({ key: `${MARKER_PREFIX}${slot}`, value: text });
       // Counted now, so the reclaim below and the next turn see it; the change feed sets the same count when it applies.
@@ -562,8 +560,9 @@ export class ReplicatedCommandDedupe implements CommandDedupe<CommandResult> {
     // A turn with more records than the ring holds keeps its newest: the ring would overwrite the others in this very write.
     const skip = Math.max(0, turn.records.length - slots);
     from = skip;
-    turn.records.forEach((text, i) => {
+    turn.records.forEach((record, i) => {
       if (i < skip) return;
+      const text = recordText(record);
       if (chunk.length > 0 && bytes + 1 + text.length > this.#elementBytesMax) {
         put(i);
         chunk = [];

@@ -453,9 +453,16 @@ class SimNode implements StateNode {
   }
 }
 
+/** An update with the timestamp the simulated write path gave it. */
+interface Stamped {
+  readonly key: string;
+  readonly value: unknown;
+  readonly ts: number;
+}
+
 /** A command's write waiting for its turn's marker element: the two travel in one frame. */
 interface HeldWrite {
-  readonly stamped: readonly { key: string; value: unknown; ts: number }[];
+  readonly stamped: readonly Stamped[];
   readonly fates: Fates | undefined;
   readonly resolve: (outcomes: WriteOutcome[]) => void;
 }
@@ -534,7 +541,7 @@ class World {
   }
 
   /** One frame: the turn's command writes, then its marker element(s). The first command whose fates lose an update kills the primary. */
-  #send(node: SimNode, markers: readonly { key: string; value: unknown; ts: number }[]): WriteOutcome[] {
+  #send(node: SimNode, markers: readonly Stamped[]): WriteOutcome[] {
     const frame = this.#frame;
     this.#frame = [];
     const secondary = this.#live().find((n) => n !== node);
@@ -568,7 +575,7 @@ class World {
     return this.#apply(markers, undefined);
   }
 
-  #apply(stamped: readonly { key: string; value: unknown; ts: number }[], fates: Fates | undefined): WriteOutcome[] {
+  #apply(stamped: readonly Stamped[], fates: Fates | undefined): WriteOutcome[] {
     return stamped.map((u, i) => {
       const fate = fates?.updates[i] ?? 'applied';
       if (fate === 'applied') {
