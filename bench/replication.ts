@@ -15,6 +15,7 @@ import { ElementClient } from '../src/client/element-client.ts';
 import { type NodeProcess, spawnNode, startPrimary, startSecondary, tempDir, writeSecret } from '../test/support/processes.ts';
 import { type LoadResult, participantValue, processCpuSeconds, runLoad } from './load.ts';
 import { Inspector } from './inspector.ts';
+import { FloorClient, startFloor } from './replication-floor.ts';
 import { formatNumber, machine, median, saveResults, table } from './support.ts';
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
@@ -60,6 +61,8 @@ async function confstateSystem(replicated: boolean): Promise<{ pids: Record<stri
 /** Client setups, the same for both systems: a connection per client, or a few shared, auto-pipelined connections. */
 type Setup = 'connection per client' | 'auto-pipelining';
 const SHARED_CONNECTIONS = 4;
+/** The row of bench/replication-floor.ts: the same hops with nothing but the transport. */
+const FLOOR = 'transport floor (relay → echo)';
 
 async function benchConfstate(setup: Setup, replicated: boolean, concurrency: number, hot: boolean): Promise<LoadResult> {
   const cs = await confstateSystem(replicated);
@@ -80,6 +83,28 @@ async function benchConfstate(setup: Setup, replicated: boolean, concurrency: nu
   } finally {
     for (const client of clients) client.close();
     await cs.stop();
+  }
+}
+
+/** The same load against the bare relay → echo chain of bench/replication-floor.ts, auto-pipelined like confstate's row. */
+async function benchFloor(concurrency: number, hot: boolean): Promise<LoadResult> {
+  const floor = await startFloor();
+  const connections = Math.min(concurrency, SHARED_CONNECTIONS);
+  const clients = await Promise.all(Array.from({ length: connections }, () => FloorClient.connect(floor.port)));
+  try {
+    return await runLoad(
+      concurrency,
+      WARMUP_MS,
+      DURATION_MS,
+      (worker, n) => {
+        const { session, participant } = elementOf(worker, n, hot);
+        return clients[worker % connections]!.update(`s/${session}/p/${participant}`, participantValue(session, participant, n));
+      },
+      floor.pids,
+    );
+  } finally {
+    for (const client of clients) client.close();
+    floor.stop();
   }
 }
 
@@ -320,6 +345,7 @@ export async function runReplicationBench(only?: string): Promise<void> {
     await add('redis + WAIT, pipeline per update', 'spread', concurrency, () => benchRedis('pipeline per update', concurrency, false));
     await add('redis + WAIT, auto-pipelining', 'spread', concurrency, () => benchRedis('auto-pipelining', concurrency, false));
     await add('confstate, replication off (ceiling)', 'spread', concurrency, () => benchConfstate('auto-pipelining', false, concurrency, false));
+    await add(FLOOR, 'spread', concurrency, () => benchFloor(concurrency, false));
   }
   for (const concurrency of CONCURRENCY.filter((c) => c >= 64)) {
     await add('confstate, connection per client', 'hot element', concurrency, () => benchConfstate('connection per client', true, concurrency, true));
@@ -348,11 +374,11 @@ export async function runReplicationBench(only?: string): Promise<void> {
       const bestCs = csRows.reduce((a, b) => (rate(a) >= rate(b) ? a : b));
       const bestRedis = redisRows.reduce((a, b) => (rate(a) >= rate(b) ? a : b));
       const ceiling = rate(get('confstate, replication off (ceiling)'));
-      const ceilingText = Number.isNaN(ceiling) ? '—' : `${Math.round((rate(get('confstate, auto-pipelining')) / ceiling) * 100)}%`;
-      ratios.push(`| ${workload} | ${concurrency} | ${(rate(bestCs) / rate(bestRedis)).toFixed(2)}× (${bestCs.system.replace('confstate, ', '')} vs ${bestRedis.system.replace('redis + WAIT, ', '')}) | ${p99(bestCs).toFixed(1)} vs ${p99(bestRedis).toFixed(1)} | ${ceilingText} |`);
+      const share = (of: number): string => (Number.isNaN(of) ? '—' : `${Math.round((rate(get('confstate, auto-pipelining')) / of) * 100)}%`);
+      ratios.push(`| ${workload} | ${concurrency} | ${(rate(bestCs) / rate(bestRedis)).toFixed(2)}× (${bestCs.system.replace('confstate, ', '')} vs ${bestRedis.system.replace('redis + WAIT, ', '')}) | ${p99(bestCs).toFixed(1)} vs ${p99(bestRedis).toFixed(1)} | ${share(ceiling)} | ${share(rate(get(FLOOR)))} |`);
     }
   }
-  console.log(`\n| workload | clients | best confstate ÷ best Redis | p99 ms, confstate vs Redis | auto-pipelined confstate ÷ its ceiling |\n| --- | --- | --- | --- | --- |\n${ratios.join('\n')}`);
+  console.log(`\n| workload | clients | best confstate ÷ best Redis | p99 ms, confstate vs Redis | auto-pipelined confstate ÷ its ceiling | auto-pipelined confstate ÷ transport floor |\n| --- | --- | --- | --- | --- | --- |\n${ratios.join('\n')}`);
   const path = saveResults('replication', { machine: host, durationMs: DURATION_MS, warmupMs: WARMUP_MS, rows, catchUp });
   console.log(`saved ${path}`);
 }
