@@ -32,13 +32,23 @@ const PARTICIPANTS = 10;
 
 interface Row {
   readonly system: string;
-  readonly workload: 'spread' | 'hot element';
+  readonly workload: Workload;
   readonly concurrency: number;
   readonly rounds: LoadResult[];
 }
 
-function elementOf(worker: number, n: number, hot: boolean): { session: number; participant: number } {
-  if (hot) return { session: 0, participant: 0 };
+/**
+ * `spread`: every client updates participants of the 10,000 sessions × 10, which the
+ * store already holds (loaded before the clock starts, the same way on both systems):
+ * a conference state layer's steady state, where a participant joins once and then
+ * mutes, raises hands and publishes many times. `fresh store`: the same updates
+ * into an empty store, so most of them create their element (a join storm).
+ * `hot element`: every client updates one element.
+ */
+type Workload = 'spread' | 'fresh store' | 'hot element';
+
+function elementOf(worker: number, n: number, workload: Workload): { session: number; participant: number } {
+  if (workload === 'hot element') return { session: 0, participant: 0 };
   const i = (worker * 7919 + n * 104_729) % (SESSIONS * PARTICIPANTS);
   return { session: Math.floor(i / PARTICIPANTS), participant: i % PARTICIPANTS };
 }
@@ -64,17 +74,35 @@ const SHARED_CONNECTIONS = 4;
 /** The row of bench/replication-floor.ts: the same hops with nothing but the transport. */
 const FLOOR = 'transport floor (relay → echo)';
 
-async function benchConfstate(setup: Setup, replicated: boolean, concurrency: number, hot: boolean): Promise<LoadResult> {
+/** Elements of the spread workload: 10,000 sessions × 10 participants. */
+const ELEMENTS = SESSIONS * PARTICIPANTS;
+/** Updates in flight while loading them. */
+const LOAD_PARALLEL = 256;
+
+/** Writes every participant of the spread workload once (through `update`, which must succeed), before a measurement. */
+async function loadElements(update: (session: number, participant: number) => Promise<boolean>): Promise<void> {
+  for (let from = 0; from < ELEMENTS; from += LOAD_PARALLEL) {
+    const batch: Promise<boolean>[] = [];
+    for (let i = from; i < Math.min(ELEMENTS, from + LOAD_PARALLEL); i++) batch.push(update(Math.floor(i / PARTICIPANTS), i % PARTICIPANTS));
+    if (!(await Promise.all(batch)).every(Boolean)) throw new Error('loading the spread workload: an update was not acknowledged');
+  }
+}
+
+async function benchConfstate(setup: Setup, replicated: boolean, concurrency: number, workload: Workload): Promise<LoadResult> {
   const cs = await confstateSystem(replicated);
   const connections = setup === 'connection per client' ? concurrency : Math.min(concurrency, SHARED_CONNECTIONS);
   const clients = await Promise.all(Array.from({ length: connections }, () => ElementClient.connect({ host: '127.0.0.1', port: cs.port, secret: cs.secret })));
   try {
+    if (workload === 'spread') {
+      let next = 0;
+      await loadElements(async (session, participant) => (await clients[next++ % connections]!.update(`s/${session}/p/${participant}`, participantValue(session, participant, 0))).code === 'applied');
+    }
     return await runLoad(
       concurrency,
       WARMUP_MS,
       DURATION_MS,
       async (worker, n) => {
-        const { session, participant } = elementOf(worker, n, hot);
+        const { session, participant } = elementOf(worker, n, workload);
         const result = await clients[worker % connections]!.update(`s/${session}/p/${participant}`, participantValue(session, participant, n));
         return result.code === 'applied';
       },
@@ -87,7 +115,7 @@ async function benchConfstate(setup: Setup, replicated: boolean, concurrency: nu
 }
 
 /** The same load against the bare relay → echo chain of bench/replication-floor.ts, auto-pipelined like confstate's row. */
-async function benchFloor(concurrency: number, hot: boolean): Promise<LoadResult> {
+async function benchFloor(concurrency: number, workload: Workload): Promise<LoadResult> {
   const floor = await startFloor();
   const connections = Math.min(concurrency, SHARED_CONNECTIONS);
   const clients = await Promise.all(Array.from({ length: connections }, () => FloorClient.connect(floor.port)));
@@ -97,7 +125,7 @@ async function benchFloor(concurrency: number, hot: boolean): Promise<LoadResult
       WARMUP_MS,
       DURATION_MS,
       (worker, n) => {
-        const { session, participant } = elementOf(worker, n, hot);
+        const { session, participant } = elementOf(worker, n, workload);
         return clients[worker % connections]!.update(`s/${session}/p/${participant}`, participantValue(session, participant, n));
       },
       floor.pids,
@@ -125,7 +153,7 @@ async function waitForRedisReplica(primary: Redis): Promise<void> {
   throw new Error('the Redis replica never came online');
 }
 
-async function benchRedis(mode: 'pipeline per update' | 'auto-pipelining', concurrency: number, hot: boolean): Promise<LoadResult> {
+async function benchRedis(mode: 'pipeline per update' | 'auto-pipelining', concurrency: number, workload: Workload): Promise<LoadResult> {
   const port = 17_600 + Math.floor(Math.random() * 300);
   const primary = startRedis(port);
   const replica = startRedis(port + 1, port);
@@ -138,12 +166,22 @@ async function benchRedis(mode: 'pipeline per update' | 'auto-pipelining', concu
   const clients = Array.from({ length: connections }, () => new Redis({ port, host: '127.0.0.1', enableAutoPipelining: mode === 'auto-pipelining' }));
   await Promise.all(clients.map((c) => c.ping()));
   try {
+    if (workload === 'spread') {
+      // Loaded on one auto-pipelined connection; one WAIT at the end covers every write made on it.
+      const loader = new Redis({ port, host: '127.0.0.1', enableAutoPipelining: true });
+      try {
+        await loadElements(async (session, participant) => (await loader.hset(`s:${session}`, `p:${participant}`, JSON.stringify(participantValue(session, participant, 0)))) >= 0);
+        if (Number(await loader.wait(1, 0)) < 1) throw new Error('loading the spread workload: the Redis replica did not acknowledge it');
+      } finally {
+        loader.disconnect();
+      }
+    }
     return await runLoad(
       concurrency,
       WARMUP_MS,
       DURATION_MS,
       async (worker, n) => {
-        const { session, participant } = elementOf(worker, n, hot);
+        const { session, participant } = elementOf(worker, n, workload);
         const client = clients[worker % connections]!;
         const value = JSON.stringify(participantValue(session, participant, n));
         if (mode === 'pipeline per update') {
@@ -340,18 +378,20 @@ export async function runReplicationBench(only?: string): Promise<void> {
   };
   console.error(`bench/replication: ${ROUNDS} rounds of ${DURATION_MS} ms after ${WARMUP_MS} ms warm-up; medians`);
   for (const concurrency of CONCURRENCY) {
-    await add('confstate, connection per client', 'spread', concurrency, () => benchConfstate('connection per client', true, concurrency, false));
-    await add('confstate, auto-pipelining', 'spread', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, false));
-    await add('redis + WAIT, pipeline per update', 'spread', concurrency, () => benchRedis('pipeline per update', concurrency, false));
-    await add('redis + WAIT, auto-pipelining', 'spread', concurrency, () => benchRedis('auto-pipelining', concurrency, false));
-    await add('confstate, replication off (ceiling)', 'spread', concurrency, () => benchConfstate('auto-pipelining', false, concurrency, false));
-    await add(FLOOR, 'spread', concurrency, () => benchFloor(concurrency, false));
+    await add('confstate, connection per client', 'spread', concurrency, () => benchConfstate('connection per client', true, concurrency, 'spread'));
+    await add('confstate, auto-pipelining', 'spread', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, 'spread'));
+    await add('redis + WAIT, pipeline per update', 'spread', concurrency, () => benchRedis('pipeline per update', concurrency, 'spread'));
+    await add('redis + WAIT, auto-pipelining', 'spread', concurrency, () => benchRedis('auto-pipelining', concurrency, 'spread'));
+    await add('confstate, replication off (ceiling)', 'spread', concurrency, () => benchConfstate('auto-pipelining', false, concurrency, 'spread'));
+    await add(FLOOR, 'spread', concurrency, () => benchFloor(concurrency, 'spread'));
   }
   for (const concurrency of CONCURRENCY.filter((c) => c >= 64)) {
-    await add('confstate, connection per client', 'hot element', concurrency, () => benchConfstate('connection per client', true, concurrency, true));
-    await add('confstate, auto-pipelining', 'hot element', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, true));
-    await add('redis + WAIT, pipeline per update', 'hot element', concurrency, () => benchRedis('pipeline per update', concurrency, true));
-    await add('redis + WAIT, auto-pipelining', 'hot element', concurrency, () => benchRedis('auto-pipelining', concurrency, true));
+    await add('confstate, auto-pipelining', 'fresh store', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, 'fresh store'));
+    await add('redis + WAIT, auto-pipelining', 'fresh store', concurrency, () => benchRedis('auto-pipelining', concurrency, 'fresh store'));
+    await add('confstate, connection per client', 'hot element', concurrency, () => benchConfstate('connection per client', true, concurrency, 'hot element'));
+    await add('confstate, auto-pipelining', 'hot element', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, 'hot element'));
+    await add('redis + WAIT, pipeline per update', 'hot element', concurrency, () => benchRedis('pipeline per update', concurrency, 'hot element'));
+    await add('redis + WAIT, auto-pipelining', 'hot element', concurrency, () => benchRedis('auto-pipelining', concurrency, 'hot element'));
   }
   let catchUp: CatchUpResult[] = [];
   if (only !== 'throughput') {
@@ -363,7 +403,7 @@ export async function runReplicationBench(only?: string): Promise<void> {
   console.log(table(['system', 'workload', 'clients', 'acked updates/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU share (1 core = 100%)'], rows.map(row)));
   if (catchUp.length > 0) console.log(`\n${catchUpSummary(catchUp)}`);
   const ratios: string[] = [];
-  for (const workload of ['spread', 'hot element'] as const) {
+  for (const workload of ['spread', 'fresh store', 'hot element'] as const) {
     for (const concurrency of CONCURRENCY) {
       const get = (system: string): Row | undefined => rows.find((x) => x.system === system && x.concurrency === concurrency && x.workload === workload);
       const rate = (r: Row | undefined): number => (r === undefined ? Number.NaN : median(r.rounds.map((x) => x.perSecond)));
