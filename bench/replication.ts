@@ -1,7 +1,10 @@
 /** `npm run bench -- replication`: confstate primary+secondary against Redis
  *  primary+replica with WAIT 1 0, same load generator, same workload, same
- *  machine, one run. Also the replication-off ceiling, a hot element, and the
- *  catch-up of an empty secondary from 1,000,000 elements while writes go on.
+ *  machine, one run (the spread rows update participants loaded beforehand).
+ *  Also the replication-off ceiling, a bare relay → echo transport floor
+ *  (bench/replication-floor.ts), the same updates into an empty store, a hot
+ *  element, and the catch-up of an empty secondary from 1,000,000 elements
+ *  while writes go on.
  *  `--only catch-up` runs the catch-up rounds alone (no Redis needed),
  *  `--only throughput` everything else. */
 
