@@ -62,21 +62,26 @@ function u32(value: number): Buffer {
   return b;
 }
 
-function listen(server: net.Server): void {
+/** A frame whose body is one u32 (an answer's id, an ack's count). */
+function u32Frame(value: number): Buffer {
+  return Buffer.concat([u32(4), u32(value)]);
+}
+
+/** Listens on a loopback port (told to the parent) and hands each frame a connection sends to `onFrame`, with that connection's writer. */
+function serveFrames(onFrame: (frame: Buffer, out: TurnWriter) => void): void {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    const reader = new FrameReader();
+    const out = new TurnWriter(socket);
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of reader.frames(chunk)) onFrame(frame, out);
+    });
+  });
   server.listen(0, '127.0.0.1', () => process.send!((server.address() as net.AddressInfo).port));
 }
 
 function runEcho(): void {
-  listen(
-    net.createServer((socket) => {
-      socket.setNoDelay(true);
-      const reader = new FrameReader();
-      const out = new TurnWriter(socket);
-      socket.on('data', (chunk: Buffer) => {
-        for (const frame of reader.frames(chunk)) out.push(Buffer.concat([u32(4), u32(frame.readUInt32BE(0))]));
-      });
-    }),
-  );
+  serveFrames((frame, out) => out.push(u32Frame(frame.readUInt32BE(0))));
 }
 
 function runRelay(echoPort: number): void {
@@ -100,26 +105,17 @@ function runRelay(echoPort: number): void {
       for (let count = ack.readUInt32BE(0); count > 0; count--) {
         const client = waiting[head++] as TurnWriter;
         const id = waiting[head++] as number;
-        client.push(Buffer.concat([u32(4), u32(id)]));
+        client.push(u32Frame(id));
       }
       if (head === waiting.length) waiting.length = head = 0;
     }
   });
-  listen(
-    net.createServer((socket) => {
-      socket.setNoDelay(true);
-      const reader = new FrameReader();
-      const out = new TurnWriter(socket);
-      socket.on('data', (chunk: Buffer) => {
-        for (const frame of reader.frames(chunk)) {
-          waiting.push(out, frame.readUInt32BE(0));
-          if (batchCount === 0) setImmediate(flushBatch);
-          batch.push(Buffer.from(frame.subarray(4)));
-          batchCount++;
-        }
-      });
-    }),
-  );
+  serveFrames((frame, out) => {
+    waiting.push(out, frame.readUInt32BE(0));
+    if (batchCount === 0) setImmediate(flushBatch);
+    batch.push(Buffer.from(frame.subarray(4)));
+    batchCount++;
+  });
 }
 
 /** A client of the relay: requests made in one tick share one write, as ElementClient's do. */
