@@ -9,7 +9,7 @@
 import { NODE_ID_MAX, type Timestamp } from '../core/clock.ts';
 import { checkKey, isKeyBytes } from '../core/keys.ts';
 import { type JsonValue, VALUE_DEPTH_MAX, checkValue, scanJsonText } from '../core/value.ts';
-import { JsonText, type StoredValue, jsonTextProblem } from '../core/json-text.ts';
+import { JsonText, type StoredValue, jsonTextString } from '../core/json-text.ts';
 import { DecodeError, WireReader, WireWriter, asciiString, decodeUtf8 } from './wire.ts';
 
 export const PROTOCOL_VERSION = 2;
@@ -436,9 +436,9 @@ function readValue(r: WireReader, absent: boolean, lazy: boolean): StoredValue {
   }
   if (lazy) {
     // Validated as JSON now, parsed only when read; held as a string, so it pins no socket chunk.
-    const problem = jsonTextProblem(bytes, VALUE_DEPTH_MAX);
-    if (problem !== undefined) throw new DecodeError(`value is not valid JSON within the limits: ${problem}`);
-    return JsonText.fromValidatedBytes(bytes);
+    const text = jsonTextString(bytes, VALUE_DEPTH_MAX);
+    if (typeof text !== 'string') throw new DecodeError(`value is not valid JSON within the limits: ${text.problem}`);
+    return new JsonText(text, bytes.length);
   }
   // Deep nesting would overflow the stack when the value is encoded again.
   const scan = scanJsonText(bytes);
@@ -507,9 +507,9 @@ export function decodeSnapshotColumns(body: Uint8Array): SnapshotColumns {
       continue;
     }
     // As readValue with lazy values: validated as JSON now, kept as text.
-    const problem = jsonTextProblem(bytes, VALUE_DEPTH_MAX);
-    if (problem !== undefined) throw new DecodeError(`value is not valid JSON within the limits: ${problem}`);
-    texts[i] = JsonText.textOfValidatedBytes(bytes);
+    const text = jsonTextString(bytes, VALUE_DEPTH_MAX);
+    if (typeof text !== 'string') throw new DecodeError(`value is not valid JSON within the limits: ${text.problem}`);
+    texts[i] = text;
     textBytes[i] = bytes.length;
   }
   r.end('snapshot');

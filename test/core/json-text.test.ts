@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JsonText, jsonTextProblem, plainValue, validateJsonText } from '../../src/core/json-text.ts';
+import { JsonText, jsonTextProblem, jsonTextString, plainValue, validateJsonText } from '../../src/core/json-text.ts';
 import { VALUE_DEPTH_MAX, checkValue } from '../../src/core/value.ts';
 import { propertyOptions } from '../support/property.ts';
 
@@ -29,6 +29,8 @@ function agrees(bytes: Uint8Array, depthMax = VALUE_DEPTH_MAX): void {
   expect(check.ok, `${JSON.stringify(strictOrHex(bytes))}: ${check.ok ? 'accepted' : check.problem}`).toBe(reference(bytes, depthMax));
   // The allocation-free form the decoder uses names the same problem.
   expect(jsonTextProblem(bytes, depthMax)).toBe(check.ok ? undefined : check.problem);
+  // The form that also decodes (ASCII on its own path) gives the strict decoder's string or the same problem.
+  expect(jsonTextString(bytes, depthMax)).toEqual(check.ok ? strict.decode(bytes) : { problem: check.problem });
 }
 
 function strictOrHex(bytes: Uint8Array): string {
