@@ -4,7 +4,8 @@
  *  Also the replication-off ceiling, a bare relay → echo transport floor
  *  (bench/replication-floor.ts), the same updates into an empty store, a hot
  *  element, and the catch-up of an empty secondary from 1,000,000 elements
- *  while writes go on.
+ *  while writes go on. The setups compared at one concurrency take turns
+ *  round by round, so the machine's drift falls on all of them alike.
  *  `--only catch-up` runs the catch-up rounds alone (no Redis needed),
  *  `--only throughput` everything else. */
 
@@ -372,29 +373,43 @@ export async function runReplicationBench(only?: string): Promise<void> {
     process.exit(2);
   }
   const rows: Row[] = [];
-  const add = async (system: string, workload: Row['workload'], concurrency: number, run: () => Promise<LoadResult>): Promise<void> => {
-    const rounds: LoadResult[] = [];
-    for (let i = 0; i < ROUNDS; i++) rounds.push(await run());
-    const r = { system, workload, concurrency, rounds };
-    rows.push(r);
-    console.error(`  ${row(r).slice(0, 7).join('  ')}`);
+  /**
+   * Runs the setups of one group round-robin, round by round (A B C, A B C, …), not each setup's
+   * rounds back to back: this machine's speed drifts by up to 2× within minutes, and a setup
+   * measured a minute after another would carry that drift into their ratio.
+   */
+  type Contender = { system: string; workload: Row['workload']; concurrency: number; run: () => Promise<LoadResult> };
+  const group = async (setups: Contender[]): Promise<void> => {
+    const rounds: LoadResult[][] = setups.map(() => []);
+    for (let i = 0; i < ROUNDS; i++) for (const [k, setup] of setups.entries()) rounds[k]!.push(await setup.run());
+    for (const [k, { system, workload, concurrency }] of setups.entries()) {
+      const r = { system, workload, concurrency, rounds: rounds[k]! };
+      rows.push(r);
+      console.error(`  ${row(r).slice(0, 7).join('  ')}`);
+    }
   };
-  console.error(`bench/replication: ${ROUNDS} rounds of ${DURATION_MS} ms after ${WARMUP_MS} ms warm-up; medians`);
+  console.error(`bench/replication: ${ROUNDS} rounds of ${DURATION_MS} ms after ${WARMUP_MS} ms warm-up, the setups of each group taking turns; medians`);
   for (const concurrency of CONCURRENCY) {
-    await add('confstate, connection per client', 'spread', concurrency, () => benchConfstate('connection per client', true, concurrency, 'spread'));
-    await add('confstate, auto-pipelining', 'spread', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, 'spread'));
-    await add('redis + WAIT, pipeline per update', 'spread', concurrency, () => benchRedis('pipeline per update', concurrency, 'spread'));
-    await add('redis + WAIT, auto-pipelining', 'spread', concurrency, () => benchRedis('auto-pipelining', concurrency, 'spread'));
-    await add('confstate, replication off (ceiling)', 'spread', concurrency, () => benchConfstate('auto-pipelining', false, concurrency, 'spread'));
-    await add(FLOOR, 'spread', concurrency, () => benchFloor(concurrency, 'spread'));
+    await group([
+      { system: 'confstate, connection per client', workload: 'spread', concurrency, run: () => benchConfstate('connection per client', true, concurrency, 'spread') },
+      { system: 'confstate, auto-pipelining', workload: 'spread', concurrency, run: () => benchConfstate('auto-pipelining', true, concurrency, 'spread') },
+      { system: 'redis + WAIT, pipeline per update', workload: 'spread', concurrency, run: () => benchRedis('pipeline per update', concurrency, 'spread') },
+      { system: 'redis + WAIT, auto-pipelining', workload: 'spread', concurrency, run: () => benchRedis('auto-pipelining', concurrency, 'spread') },
+      { system: 'confstate, replication off (ceiling)', workload: 'spread', concurrency, run: () => benchConfstate('auto-pipelining', false, concurrency, 'spread') },
+      { system: FLOOR, workload: 'spread', concurrency, run: () => benchFloor(concurrency, 'spread') },
+    ]);
   }
   for (const concurrency of CONCURRENCY.filter((c) => c >= 64)) {
-    await add('confstate, auto-pipelining', 'fresh store', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, 'fresh store'));
-    await add('redis + WAIT, auto-pipelining', 'fresh store', concurrency, () => benchRedis('auto-pipelining', concurrency, 'fresh store'));
-    await add('confstate, connection per client', 'hot element', concurrency, () => benchConfstate('connection per client', true, concurrency, 'hot element'));
-    await add('confstate, auto-pipelining', 'hot element', concurrency, () => benchConfstate('auto-pipelining', true, concurrency, 'hot element'));
-    await add('redis + WAIT, pipeline per update', 'hot element', concurrency, () => benchRedis('pipeline per update', concurrency, 'hot element'));
-    await add('redis + WAIT, auto-pipelining', 'hot element', concurrency, () => benchRedis('auto-pipelining', concurrency, 'hot element'));
+    await group([
+      { system: 'confstate, auto-pipelining', workload: 'fresh store', concurrency, run: () => benchConfstate('auto-pipelining', true, concurrency, 'fresh store') },
+      { system: 'redis + WAIT, auto-pipelining', workload: 'fresh store', concurrency, run: () => benchRedis('auto-pipelining', concurrency, 'fresh store') },
+    ]);
+    await group([
+      { system: 'confstate, connection per client', workload: 'hot element', concurrency, run: () => benchConfstate('connection per client', true, concurrency, 'hot element') },
+      { system: 'confstate, auto-pipelining', workload: 'hot element', concurrency, run: () => benchConfstate('auto-pipelining', true, concurrency, 'hot element') },
+      { system: 'redis + WAIT, pipeline per update', workload: 'hot element', concurrency, run: () => benchRedis('pipeline per update', concurrency, 'hot element') },
+      { system: 'redis + WAIT, auto-pipelining', workload: 'hot element', concurrency, run: () => benchRedis('auto-pipelining', concurrency, 'hot element') },
+    ]);
   }
   let catchUp: CatchUpResult[] = [];
   if (only !== 'throughput') {
