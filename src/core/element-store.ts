@@ -312,7 +312,7 @@ export class ElementStore {
 
   /**
    * `apply` of JSON text given as its string and UTF-8 size, as a catch-up
-   * frame decodes it (messages.ts, SnapshotColumns): the same as applying
+   * or replicate frame decodes it (messages.ts, ElementColumns): the same as applying
    * `new JsonText(text, textBytes)`, without making one. The caller has
    * validated the text.
    */

@@ -458,12 +458,13 @@ function readValue(r: WireReader, absent: boolean, lazy: boolean): StoredValue {
 }
 
 /**
- * A `snapshot` frame's elements as columns: what a secondary applies during a
- * catch-up, decoded without an object, a value view's JsonText or a boxed
- * timestamp per element. Deleted elements have text '' and 0 bytes.
+ * A `replicate` or `snapshot` frame's elements as columns: what a secondary
+ * applies, live or catching up, decoded without an object, a value view's
+ * JsonText or a boxed timestamp per element. Deleted elements have text '' and 0 bytes.
  */
-export class SnapshotColumns {
+export class ElementColumns {
   constructor(
+    readonly type: 'replicate' | 'snapshot',
     readonly firstSeq: number,
     readonly count: number,
     readonly keys: string[],
@@ -473,21 +474,35 @@ export class SnapshotColumns {
     readonly texts: string[],
     readonly textBytes: Int32Array,
   ) {}
+
+  /** The message these columns were decoded from (for the paths that refuse or relay one). */
+  toMessage(): Message {
+    const elements: WireElement[] = [];
+    for (let i = 0; i < this.count; i++) {
+      const deleted = this.deleted[i] === 1;
+      elements.push({ key: this.keys[i]!, ts: this.ts[i]!, deleted, value: deleted ? null : new JsonText(this.texts[i]!, this.textBytes[i]!) });
+    }
+    return { type: this.type, firstSeq: this.firstSeq, elements };
+  }
 }
 
-/** The type byte of a `snapshot` frame body: lets a reader pick decodeSnapshotColumns. */
-export const SNAPSHOT_TYPE_CODE = TYPE_CODES.snapshot;
+/** Whether a frame body (without its length prefix) is one `decodeElementColumns` takes. */
+export function isElementFrame(body: Uint8Array): boolean {
+  const code = body[0];
+  return code === TYPE_CODES.replicate || code === TYPE_CODES.snapshot;
+}
 
 /**
- * Decodes a `snapshot` frame body (without its length prefix) into columns.
- * Guarantees: throws DecodeError, with the same message, for exactly the bodies
- * `decodeBody(body, { lazyValues: true })` refuses, and otherwise holds the same
- * elements in the same order (the codec tests prove both).
+ * Decodes a `replicate` or `snapshot` frame body (without its length prefix)
+ * into columns. Guarantees: throws DecodeError, with the same message, for
+ * exactly the bodies `decodeBody(body, { lazyValues: true })` refuses, and
+ * otherwise holds the same elements in the same order (the codec tests prove both).
  */
-export function decodeSnapshotColumns(body: Uint8Array): SnapshotColumns {
+export function decodeElementColumns(body: Uint8Array): ElementColumns {
   const r = new WireReader(body);
   const code = r.u8();
-  if (code !== SNAPSHOT_TYPE_CODE) throw new DecodeError(`not a snapshot: message type ${code}`);
+  const type = code === TYPE_CODES.replicate ? 'replicate' : code === TYPE_CODES.snapshot ? 'snapshot' : undefined;
+  if (type === undefined) throw new DecodeError(`not a replicate or snapshot frame: message type ${code}`);
   const firstSeq = r.safeInteger('firstSeq');
   const count = readCount(r);
   const keys = new Array<string>(count);
@@ -512,8 +527,8 @@ export function decodeSnapshotColumns(body: Uint8Array): SnapshotColumns {
     texts[i] = text;
     textBytes[i] = bytes.length;
   }
-  r.end('snapshot');
-  return new SnapshotColumns(firstSeq, count, keys, ts, deleted, texts, textBytes);
+  r.end(type);
+  return new ElementColumns(type, firstSeq, count, keys, ts, deleted, texts, textBytes);
 }
 
 function readElements(r: WireReader, lazy: boolean): WireElement[] {

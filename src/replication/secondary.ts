@@ -12,7 +12,7 @@
 import { checkKey } from '../core/keys.ts';
 import type { ElementStore } from '../core/element-store.ts';
 import { DialerHandshake } from './handshake.ts';
-import { type Message, SNAPSHOT_TYPE_CODE, SnapshotColumns, type WireElement, type WireKeyTs, decodeBody, decodeSnapshotColumns } from './messages.ts';
+import { ElementColumns, type Message, type WireElement, type WireKeyTs, decodeBody, decodeElementColumns, isElementFrame } from './messages.ts';
 import { JsonText } from '../core/json-text.ts';
 import { type ReplicationLimits, type ReplicationTimings, catchUpAckEvery, elementsPerFrame } from './config.ts';
 import { type Connection, type ConnectionId, NodeBase, type NodeEnvironment } from './node-core.ts';
@@ -33,19 +33,9 @@ export type SecondaryState = 'disconnected' | 'connecting' | 'catching_up' | 'in
 /** Nodes keep values as validated JSON text: parsed only if someone reads them. */
 const LAZY_VALUES = { lazyValues: true };
 
-/** Catch-up frames are decoded into columns (no object per element); everything else into messages. */
-function decodeFrame(body: Uint8Array): Message | SnapshotColumns {
-  return body[0] === SNAPSHOT_TYPE_CODE ? decodeSnapshotColumns(body) : decodeBody(body, LAZY_VALUES);
-}
-
-/** The message a snapshot's columns were decoded from: for the paths that refuse one. */
-function snapshotMessage(columns: SnapshotColumns): Message {
-  const elements: WireElement[] = [];
-  for (let i = 0; i < columns.count; i++) {
-    const deleted = columns.deleted[i] === 1;
-    elements.push({ key: columns.keys[i]!, ts: columns.ts[i]!, deleted, value: deleted ? null : new JsonText(columns.texts[i]!, columns.textBytes[i]!) });
-  }
-  return { type: 'snapshot', firstSeq: columns.firstSeq, elements };
+/** Element frames (live units, catch-up) are decoded into columns, no object per element; everything else into messages. */
+function decodeFrame(body: Uint8Array): Message | ElementColumns {
+  return isElementFrame(body) ? decodeElementColumns(body) : decodeBody(body, LAZY_VALUES);
 }
 
 export class Secondary extends NodeBase {
@@ -142,13 +132,14 @@ export class Secondary extends NodeBase {
     this.#liveApplied = false;
     for (const item of items) {
       if (connection.closed) break;
-      if (item instanceof SnapshotColumns && primary && connection.handshake === undefined) {
+      if (item instanceof ElementColumns && primary && connection.handshake === undefined) {
         this.#primaryHeardMs = nowMs;
-        this.#applyColumns(connection, item);
+        if (item.type === 'replicate') this.#liveApplied = true;
+        this.#applyColumns(connection, item, item.type === 'snapshot');
         continue;
       }
-      // From anyone else (or before the handshake ends) a snapshot is the message it encodes.
-      const message = item instanceof SnapshotColumns ? snapshotMessage(item) : item;
+      // From anyone else (or before the handshake ends) the columns are the message they encode.
+      const message = item instanceof ElementColumns ? item.toMessage() : item;
       if (connection.handshake !== undefined) this.#handshake(connection, message);
       else if (primary) {
         // Only an authenticated primary counts as heard: a peer that refuses us is no primary.
@@ -237,11 +228,7 @@ export class Secondary extends NodeBase {
 
   #handlePrimaryMessage(connection: Connection, message: Message): void {
     switch (message.type) {
-      case 'replicate':
-        this.#liveApplied = true;
-        return this.#apply(connection, message.firstSeq, message.elements, false);
-      case 'snapshot':
-        return this.#apply(connection, message.firstSeq, message.elements, true);
+      // 'replicate' and 'snapshot' come as columns (handleBytes, #applyColumns).
       case 'collect':
         return this.#collect(connection, message.firstSeq, message.entries);
       case 'heartbeat':
@@ -292,27 +279,13 @@ export class Secondary extends NodeBase {
   }
 
   /**
-   * `held`: the elements are the primary's state (catch-up and repair), which this store
-   * holds even below its collectedTsMax. A live unit is not: the primary judges it again
-   * when the acknowledgement comes, against a bound at least this store's, and must find
-   * the same answer, so it goes through `apply` alone.
+   * Applies a `replicate` or `snapshot` frame, decoded as columns: the JSON text goes into the
+   * store as it is. `held`: the elements are the primary's state (catch-up and repair), which
+   * this store holds even below its collectedTsMax. A live unit is not: the primary judges it
+   * again when the acknowledgement comes, against a bound at least this store's, and must find
+   * the same answer, so it goes through `applyText` alone.
    */
-  #apply(connection: Connection, firstSeq: number, elements: readonly WireElement[], held: boolean): void {
-    if (!this.#inSequence(connection, firstSeq)) return;
-    for (const element of elements) {
-      const problem = this.env.clock.observeTrusted(element.ts);
-      if (problem !== undefined) return this.close(connection, problem.message);
-      let outcome = this.store.apply(element.key, element.value, element.ts, element.deleted);
-      // Missing here and at or below this store's collectedTsMax, yet the primary holds it: held here too.
-      if (held && outcome === 'stale' && !this.store.has(element.key)) outcome = this.store.restore(element.key, element.value, element.ts, element.deleted);
-      if (outcome === 'full') return this.#storeFull(connection, element.key);
-      this.#lastSeq++;
-      this.appliedCount++;
-    }
-  }
-
-  /** `#apply` for a catch-up frame decoded as columns: the JSON text goes into the store as it is. */
-  #applyColumns(connection: Connection, columns: SnapshotColumns): void {
+  #applyColumns(connection: Connection, columns: ElementColumns, held: boolean): void {
     if (!this.#inSequence(connection, columns.firstSeq)) return;
     const { keys, ts, deleted, texts, textBytes } = columns;
     for (let i = 0; i < columns.count; i++) {
@@ -322,7 +295,7 @@ export class Secondary extends NodeBase {
       let outcome = this.store.applyText(keys[i]!, texts[i]!, textBytes[i]!, elementTs, deleted[i] === 1);
       // Missing here and at or below this store's collectedTsMax, yet the primary holds it (a
       // tombstone this store collected while the primary kept it, say): held here too.
-      if (outcome === 'stale' && !this.store.has(keys[i]!)) {
+      if (held && outcome === 'stale' && !this.store.has(keys[i]!)) {
         outcome = this.store.restore(keys[i]!, deleted[i] === 1 ? null : new JsonText(texts[i]!, textBytes[i]!), elementTs, deleted[i] === 1);
       }
       if (outcome === 'full') return this.#storeFull(connection, keys[i]!);

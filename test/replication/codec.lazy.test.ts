@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { JsonText, plainValue } from '../../src/core/json-text.ts';
-import { FRAME_HEADER_BYTES, type Message, decodeBody, decodeSnapshotColumns, encodeFrame } from '../../src/replication/messages.ts';
+import { FRAME_HEADER_BYTES, type Message, decodeBody, decodeElementColumns, encodeFrame } from '../../src/replication/messages.ts';
 import { DecodeError } from '../../src/replication/wire.ts';
 import { anyMessageArbitrary, messageArbitraries } from '../support/message-arbitraries.ts';
 import { numRuns } from '../support/property.ts';
@@ -63,10 +63,10 @@ describe('codec: lazy values', () => {
     expect(plainValue(decoded.value)).toEqual({ spaced: [1, 2.5, 'x'] });
   });
 
-  it('codec: a snapshot decoded as columns holds what lazy decoding holds, and is refused with the same message', () => {
-    const snapshots = messageArbitraries({ listMax: 6, textMax: 12, jsonDepthMax: 4 }).snapshot;
-    // Valid snapshots, and snapshots with a few bytes set, inserted or deleted after the type byte.
-    const body = fc.tuple(snapshots, fc.array(fc.tuple(fc.nat(), fc.nat(255), fc.constantFrom('set', 'insert', 'delete')), { maxLength: 3 })).map(([message, edits]) => {
+  it('codec: a replicate or snapshot frame decoded as columns holds what lazy decoding holds, and is refused with the same message', () => {
+    const arbitraries = messageArbitraries({ listMax: 6, textMax: 12, jsonDepthMax: 4 });
+    // Valid frames, and frames with a few bytes set, inserted or deleted after the type byte.
+    const body = fc.tuple(fc.oneof(arbitraries.replicate, arbitraries.snapshot), fc.array(fc.tuple(fc.nat(), fc.nat(255), fc.constantFrom('set', 'insert', 'delete')), { maxLength: 3 })).map(([message, edits]) => {
       const bytes = Array.from(encodeFrame(message).subarray(FRAME_HEADER_BYTES));
       for (const [at, byte, how] of edits) {
         const i = 1 + (at % Math.max(1, bytes.length - 1));
@@ -80,8 +80,9 @@ describe('codec: lazy values', () => {
       fc.property(body, (bytes) => {
         let expected: unknown;
         try {
-          const message = decodeBody(bytes, { lazyValues: true }) as Message & { type: 'snapshot' };
+          const message = decodeBody(bytes, { lazyValues: true }) as Message & { type: 'replicate' | 'snapshot' };
           expected = {
+            type: message.type,
             firstSeq: message.firstSeq,
             elements: message.elements.map((e) => ({ key: e.key, ts: e.ts, deleted: e.deleted, text: e.deleted ? '' : (e.value as JsonText).text, bytes: e.deleted ? 0 : (e.value as JsonText).byteLength })),
           };
@@ -91,12 +92,15 @@ describe('codec: lazy values', () => {
         }
         let actual: unknown;
         try {
-          const c = decodeSnapshotColumns(bytes);
+          const c = decodeElementColumns(bytes);
           actual = {
+            type: c.type,
             firstSeq: c.firstSeq,
             elements: c.keys.map((key, i) => ({ key, ts: c.ts[i], deleted: c.deleted[i] === 1, text: c.texts[i], bytes: c.textBytes[i] })),
           };
           expect(c.count).toBe(c.keys.length);
+          // And the message the columns stand for is the one lazy decoding gives.
+          expect(c.toMessage()).toEqual(decodeBody(bytes, { lazyValues: true }));
         } catch (error) {
           if (!(error instanceof DecodeError)) throw error;
           actual = `refused: ${error.message}`;
