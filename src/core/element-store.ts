@@ -239,6 +239,9 @@ export class ElementStore {
   #newest: Entry | undefined = undefined;
   /** Where the ts list was last linked away from its newest end: where the next such link likely goes. */
   #finger: Entry | undefined = undefined;
+  /** The next entry of the oldest-first walk (startWalk); moved on when that entry is unlinked. */
+  #walk: Entry | undefined = undefined;
+  #walking = false;
   /** Tombstones at or below this ts were collected: a write to a missing key at or below it is stale. */
   #collectedTsMax: Timestamp = 0;
   /** Elements removed by collection since start (tombstones, and live ones a repair listed): a metric. */
@@ -396,14 +399,42 @@ export class ElementStore {
   }
 
   /**
-   * Every element, oldest timestamp first, as handles in one array: what a
-   * catch-up sends. Cheaper than `entries()` and then a key lookup per element;
-   * a handle that is `removed` by the time it is read was collected meanwhile.
+   * Starts a walk over the elements oldest timestamp first, one `walkNext` at a
+   * time, that stays valid while the store changes between steps: what a
+   * catch-up sends, a frame per event-loop turn, without first gathering a
+   * million handles (a pointer chase of ~150 ms before the first frame could go
+   * out). Guarantees: every element held from `startWalk` until it is reached,
+   * at a ts no newer than at the start, is returned once; an element updated
+   * meanwhile moves to the newest end and comes again there (with its new ts); a
+   * removed one is skipped. One walk at a time: a new start replaces the old.
    */
-  handlesOldestFirst(): ElementHandle[] {
-    const out: ElementHandle[] = [];
-    for (let e = this.#oldest; e !== undefined; e = e.newer) out.push(e);
-    return out;
+  startWalk(): void {
+    this.#walk = this.#oldest;
+    this.#walking = true;
+  }
+
+  /** The walk's next element, or undefined when it reached the newest end (the walk is then over). */
+  walkNext(): ElementHandle | undefined {
+    const entry = this.#walk;
+    if (entry === undefined) this.#walking = false;
+    else this.#walk = entry.newer;
+    return entry;
+  }
+
+  /** The element `walkNext` would return, without moving on. */
+  peekWalk(): Element | undefined {
+    return this.#walk;
+  }
+
+  /** Ends the walk early (the secondary went away): the store stops tracking its position. */
+  endWalk(): void {
+    this.#walk = undefined;
+    this.#walking = false;
+  }
+
+  /** True between startWalk and the walk's end. */
+  get walking(): boolean {
+    return this.#walking;
   }
 
   /** The (key, ts) pairs of one digest leaf bucket: what a sync check compares. */
@@ -501,7 +532,7 @@ export class ElementStore {
     this.#lastList = undefined;
     this.#buckets.fill(undefined);
     this.#tombstones.clear();
-    this.#oldest = this.#newest = this.#finger = undefined;
+    this.#oldest = this.#newest = this.#finger = this.#walk = undefined;
     this.#collectedTsMax = 0;
     this.digest.clear();
   }
@@ -604,6 +635,8 @@ export class ElementStore {
 
   #unlinkTs(entry: Entry): void {
     if (entry === this.#finger) this.#finger = entry.older ?? entry.newer;
+    // The walk goes on from where the entry was: it comes again at the newest end if it is relinked.
+    if (entry === this.#walk) this.#walk = entry.newer;
     if (entry.older === undefined) this.#oldest = entry.newer;
     else entry.older.newer = entry.newer;
     if (entry.newer === undefined) this.#newest = entry.older;

@@ -93,6 +93,11 @@ interface InFlightEntry {
 }
 
 /** Wire size of an element, estimated without encoding it (plain values are guessed at 256 bytes). */
+/** Nothing left to push: the repair list is sent and no snapshot walk is under way. */
+function pushDone(link: Link): boolean {
+  return link.pushCursor >= link.push.length && link.walkUntilTs === undefined;
+}
+
 function elementBytes(element: WireElement): number {
   const value = element.value;
   return 16 + element.key.length + (element.deleted ? 0 : value instanceof JsonText ? value.byteLength : 256);
@@ -141,6 +146,12 @@ class Link {
    */
   push: ElementHandle[] = [];
   pushCursor = 0;
+  /**
+   * An empty secondary's snapshot: the store's oldest-first walk (startWalk), up to the
+   * newest ts when it began (later writes reach the secondary as live units); undefined
+   * when no snapshot is being sent. Taken after `push`.
+   */
+  walkUntilTs: number | undefined = undefined;
   /**
    * Collect entries still to send: the tombstones of a collection round (already removed
    * here) and keys a repair removes from the secondary. Sent within the catch-up share of
@@ -327,6 +338,7 @@ export class Primary extends NodeBase {
     const link = this.#link;
     if (link === undefined || link.connection !== connection) return;
     this.#link = undefined;
+    if (link.walkUntilTs !== undefined) this.store.endWalk();
     const failReason = `secondary link lost: ${reason}`;
     for (let i = link.inFlightHead; i < link.inFlight.length; i++) {
       const unit = link.inFlight[i]!.unit;
@@ -405,8 +417,9 @@ export class Primary extends NodeBase {
       this.log('info', 'secondary attached, already in sync', { elements: state.elementCount });
     } else if (state.elementCount === 0) {
       link.phase = 'catching_up';
-      link.push = this.store.handlesOldestFirst();
-      this.log('info', 'secondary attached empty: sending a snapshot', { elements: link.push.length });
+      this.store.startWalk();
+      link.walkUntilTs = this.store.newestTs;
+      this.log('info', 'secondary attached empty: sending a snapshot', { elements: this.store.size });
     } else {
       link.phase = 'catching_up';
       link.repairBeforeUnits = true;
@@ -594,7 +607,7 @@ export class Primary extends NodeBase {
     // They also wait until the repairs it found are sent: the secondary judges a unit against its
     // collectedTsMax where it lacks the key, and must first hold (or drop) what this store holds,
     // or a unit applied here would be refused there.
-    const repairsUnsent = link.pushCursor < link.push.length || link.collectCursor < link.collect.length;
+    const repairsUnsent = !pushDone(link) || link.collectCursor < link.collect.length;
     const holdUnits = link.job?.purpose === 'catch_up' || (link.phase === 'catching_up' && link.repairBeforeUnits && repairsUnsent);
     while (!holdUnits && link.pendingCount > 0 && open()) {
       const elements: WireElement[] = [];
@@ -624,12 +637,13 @@ export class Primary extends NodeBase {
     const elementsMax = windowElementsMax * CATCH_UP_WINDOW_SHARE;
     const bytesMax = windowBytesMax * CATCH_UP_WINDOW_SHARE;
     const open = (): boolean => link.inFlightCount < elementsMax && link.inFlightBytes < bytesMax;
-    const push = link.push;
-    for (let frames = 0; frames < PUSH_FRAMES_PER_FLUSH && link.pushCursor < push.length && open(); frames++) {
+    const pushing = !pushDone(link);
+    for (let frames = 0; frames < PUSH_FRAMES_PER_FLUSH && !pushDone(link) && open(); frames++) {
       const elements: WireElement[] = [];
       const firstSeq = link.nextSeq;
-      while (link.pushCursor < push.length && elements.length < this.#perFrame && open()) {
-        const element = push[link.pushCursor++]!;
+      while (elements.length < this.#perFrame && open()) {
+        const element = this.#nextPush(link);
+        if (element === undefined) break;
         if (element.removed) continue; // collected meanwhile: nothing to send
         const wire = { key: element.key, ts: element.ts, deleted: element.deleted, value: element.storedValue };
         elements.push(wire);
@@ -640,11 +654,23 @@ export class Primary extends NodeBase {
         link.lastSentMs = nowMs;
       }
     }
-    if (link.pushCursor === push.length && push.length > 0) {
+    if (pushing && pushDone(link)) {
       link.push = [];
       link.pushCursor = 0;
       this.#finishPush(link);
     }
+  }
+
+  /** The next element to push: repairs first, then the snapshot walk; undefined when both are done. */
+  #nextPush(link: Link): ElementHandle | undefined {
+    if (link.pushCursor < link.push.length) return link.push[link.pushCursor++];
+    if (link.walkUntilTs === undefined) return undefined;
+    const handle = this.store.walkNext();
+    if (handle !== undefined && handle.ts <= link.walkUntilTs) return handle;
+    // The newest end, or elements written since the snapshot began (sent as live units).
+    this.store.endWalk();
+    link.walkUntilTs = undefined;
+    return undefined;
   }
 
   #track(link: Link, element: WireElement, unit: Unit | undefined, nowMs: number): void {
@@ -688,7 +714,7 @@ export class Primary extends NodeBase {
 
   /** All catch-up or repair elements (and collect entries) are sent. */
   #finishPush(link: Link): void {
-    if (link.phase === 'catching_up' && link.job === undefined && link.pushCursor >= link.push.length && link.collectCursor >= link.collect.length) this.#endCatchUp(link, 0);
+    if (link.phase === 'catching_up' && link.job === undefined && pushDone(link) && link.collectCursor >= link.collect.length) this.#endCatchUp(link, 0);
   }
 
   /**
@@ -859,7 +885,7 @@ export class Primary extends NodeBase {
     const differenceCount = job.differences.length;
     if (job.purpose === 'catch_up') {
       this.log('info', 'digest comparison done', { differences: differenceCount, repaired: job.repaired });
-      if (link.pushCursor >= link.push.length && link.collectCursor >= link.collect.length) this.#endCatchUp(link, job.repaired);
+      if (pushDone(link) && link.collectCursor >= link.collect.length) this.#endCatchUp(link, job.repaired);
       // else #flush ends the catch-up once the pushed elements and collect entries are sent.
     } else {
       const result: SyncCheckResult = {

@@ -117,6 +117,36 @@ describe('replication pair', () => {
     expect(pair.secondaryStore.size).toBe(3200);
   });
 
+  it('replication: writes that update and delete elements the snapshot has not reached yet (or has) still end in sync', () => {
+    // The snapshot walks the store oldest first across many turns (a window of 8): elements
+    // updated meanwhile move to the newest end, deleted ones become tombstones there.
+    const pair = new Pair({ startSecondary: false, minReplicas: 0, limits: { windowElementsMax: 8 } });
+    const a = pair.connectClient('a');
+    pair.run();
+    for (let i = 0; i < 2000; i++) pair.update(a, keyOf(i), { i });
+    pair.run();
+    pair.restartSecondary();
+    pair.run(6);
+    expect(pair.primary.secondaryState).toBe('catching_up');
+    const during: number[] = [];
+    let atWalk = 0;
+    for (let n = 0; n < 300; n++) {
+      // Every other write hits the element the snapshot would send next; the rest spread out.
+      const next = pair.primaryStore.peekWalk();
+      const key = n % 2 === 0 && next !== undefined ? next.key : keyOf((n * 7919) % 2000);
+      if (key === next?.key) atWalk++;
+      during.push(pair.update(a, key, n % 5 === 0 ? null : { n }, 0, n % 5 === 0));
+      pair.run(2);
+    }
+    expect(atWalk).toBeGreaterThan(50);
+    pair.run();
+    for (const id of during) expect(results(a).get(id)?.code).toBe('applied');
+    expect(pair.secondary.state).toBe('in_sync');
+    expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
+    expect(pair.secondaryStore.size).toBe(pair.primaryStore.size);
+    expect(pair.primaryStore.walking).toBe(false);
+  });
+
   it('replication: during a catch-up the secondary acknowledges catch-up elements in batches, a live unit at once', () => {
     // 256 elements of the window may be catch-up elements: acknowledged every 64. Frames of about 10
     // elements (small values and keys), reads of at most 700 bytes: once, one acknowledgement per frame.
