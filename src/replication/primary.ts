@@ -93,14 +93,14 @@ interface InFlightEntry {
 }
 
 /** Wire size of an element, estimated without encoding it (plain values are guessed at 256 bytes). */
-/** Nothing left to push: the repair list is sent and no snapshot walk is under way. */
-function pushDone(link: Link): boolean {
-  return link.pushCursor >= link.push.length && link.walkUntilTs === undefined;
-}
-
 function elementBytes(element: WireElement): number {
   const value = element.value;
   return 16 + element.key.length + (element.deleted ? 0 : value instanceof JsonText ? value.byteLength : 256);
+}
+
+/** Nothing left to push: the repair list is sent and no snapshot walk is under way. */
+function pushDone(link: Link): boolean {
+  return link.pushCursor >= link.push.length && link.walkUntilTs === undefined;
 }
 
 interface Requester {
