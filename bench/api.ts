@@ -85,26 +85,29 @@ interface ThroughputRow {
   readonly loadAverage: readonly number[];
 }
 
-/** A fresh pair per concurrency; each round uses new sessions and new clients on it. */
-async function benchThroughput(concurrency: number, rounds: number, primaryNodeFlags: readonly string[] = []): Promise<ThroughputRow> {
-  const pair = await startApiPair({ minReplicas: 1, nodeArgs: NODE_ARGS, primaryNodeFlags });
+/** One setup of a throughput comparison, started once per concurrency, run round by round. */
+interface Contender {
+  run(round: number): Promise<LoadResult>;
+  stop(): Promise<void>;
+}
+
+/** confstate: a fresh pair per concurrency; each round uses new sessions and new clients on it. */
+async function startConfstate(concurrency: number): Promise<Contender> {
+  const pair = await startApiPair({ minReplicas: 1, nodeArgs: NODE_ARGS });
   const generator = LoadGenerator.start();
-  const results: LoadResult[] = [];
-  const loadAverage = [loadavg()[0]!];
-  try {
-    for (let round = 0; round < rounds; round++) {
+  return {
+    async run(round) {
       const job: LoadJob = { kind: 'throughput', url: pair.primaryUrl, jwtSecret: pair.jwtSecret, clients: concurrency, perSession: CLIENTS_PER_SESSION, sessionPrefix: `r${round}`, warmupMs: WARMUP_MS, durationMs: DURATION_MS, pids: pidsOf(pair) };
       const answer = await generator.run(job);
-      results.push(answer.result!);
       console.error(`  ${concurrency} clients, round ${round + 1}: ${formatNumber(answer.result!.perSecond)} commands/s, p99 ${answer.result!.p99Ms.toFixed(1)} ms, failed ${answer.result!.failed}`);
       await new Promise((resolve) => setTimeout(resolve, 300)); // the closed clients' presence writes settle
-    }
-  } finally {
-    generator.stop();
-    await pair.stop();
-  }
-  loadAverage.push(loadavg()[0]!);
-  return { concurrency, rounds: results, loadAverage };
+      return answer.result!;
+    },
+    async stop() {
+      generator.stop();
+      await pair.stop();
+    },
+  };
 }
 
 /**
@@ -112,28 +115,45 @@ async function benchThroughput(concurrency: number, rounds: number, primaryNodeF
  * reading a command and sending its result and deltas costs on this machine
  * with nothing else — the most any server on this stack could do here.
  */
-async function benchFloor(concurrency: number, rounds: number): Promise<ThroughputRow> {
+async function startFloor(concurrency: number): Promise<Contender> {
   const server = fork(FLOOR_ENTRY, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+    server.once('message', (m) => resolve(m as { port: number }));
+    server.once('exit', (code) => reject(new Error(`the floor server exited (${code})`)));
+  });
   const generator = LoadGenerator.start();
-  const results: LoadResult[] = [];
-  const loadAverage = [loadavg()[0]!];
-  try {
-    const { port } = await new Promise<{ port: number }>((resolve, reject) => {
-      server.once('message', (m) => resolve(m as { port: number }));
-      server.once('exit', (code) => reject(new Error(`the floor server exited (${code})`)));
-    });
-    for (let round = 0; round < rounds; round++) {
+  return {
+    async run(round) {
       const job: LoadJob = { kind: 'throughput', url: `http://127.0.0.1:${port}`, jwtSecret: 'floor', clients: concurrency, perSession: CLIENTS_PER_SESSION, sessionPrefix: `f${round}`, warmupMs: WARMUP_MS, durationMs: DURATION_MS, pids: { 'floor server': server.pid! } };
       const answer = await generator.run(job);
-      results.push(answer.result!);
       console.error(`  floor, ${concurrency} clients, round ${round + 1}: ${formatNumber(answer.result!.perSecond)} commands/s, p99 ${answer.result!.p99Ms.toFixed(1)} ms`);
-    }
+      return answer.result!;
+    },
+    async stop() {
+      generator.stop();
+      server.kill();
+    },
+  };
+}
+
+/**
+ * Runs the contenders of one concurrency round-robin (A B, A B, …), not each one's rounds back
+ * to back: this machine's speed drifts by up to 2× within minutes, and the floor measured a
+ * minute after confstate would carry that drift into "confstate as a share of it". A contender
+ * waiting for its turn is idle. Rows come back in the contenders' order.
+ */
+async function takeTurns(concurrency: number, starts: readonly (() => Promise<Contender>)[], rounds: number): Promise<ThroughputRow[]> {
+  const loadBefore = loadavg()[0]!;
+  const contenders: Contender[] = [];
+  const results: LoadResult[][] = starts.map(() => []);
+  try {
+    for (const start of starts) contenders.push(await start());
+    for (let round = 0; round < rounds; round++) for (const [k, contender] of contenders.entries()) results[k]!.push(await contender.run(round));
   } finally {
-    generator.stop();
-    server.kill();
+    for (const contender of contenders) await contender.stop();
   }
-  loadAverage.push(loadavg()[0]!);
-  return { concurrency, rounds: results, loadAverage };
+  const loadAverage = [loadBefore, loadavg()[0]!];
+  return results.map((rounds) => ({ concurrency, rounds, loadAverage }));
 }
 
 function floorRow(floor: ThroughputRow, confstate: ThroughputRow | undefined): string[] {
@@ -385,9 +405,16 @@ async function profilePrimary(concurrency: number): Promise<{ name: string; self
 export async function runApiBench(): Promise<void> {
   console.error(`bench/api: ${ROUNDS} rounds of ${DURATION_MS} ms after ${WARMUP_MS} ms warm-up per concurrency; ${CLIENTS_PER_SESSION} clients per session; medians`);
   const rows: ThroughputRow[] = [];
-  if (PHASES.includes('throughput')) for (const concurrency of CONCURRENCY) rows.push(await benchThroughput(concurrency, ROUNDS));
   const floors: ThroughputRow[] = [];
-  if (PHASES.includes('floor')) for (const concurrency of CONCURRENCY) floors.push(await benchFloor(concurrency, ROUNDS));
+  const withThroughput = PHASES.includes('throughput');
+  const withFloor = PHASES.includes('floor');
+  for (const concurrency of CONCURRENCY) {
+    const starts = [...(withThroughput ? [() => startConfstate(concurrency)] : []), ...(withFloor ? [() => startFloor(concurrency)] : [])];
+    if (starts.length === 0) continue;
+    const measured = await takeTurns(concurrency, starts, ROUNDS);
+    if (withThroughput) rows.push(measured.shift()!);
+    if (withFloor) floors.push(measured.shift()!);
+  }
   const profile = PROFILE ? await profilePrimary(Math.max(...CONCURRENCY)) : undefined;
   const memory = PHASES.includes('memory') ? await benchMemory() : undefined;
   const host = machine();
