@@ -32,11 +32,6 @@ export class JsonText {
     readonly byteLength: number,
   ) {}
 
-  /** JSON text from UTF-8 bytes that passed `validateJsonText`. */
-  static fromValidatedBytes(bytes: Uint8Array): JsonText {
-    return new JsonText(decoder.decode(bytes), bytes.length);
-  }
-
   /** JSON text that was validated when it arrived (a store keeps it as a bare string): its UTF-8 size is counted again. */
   static fromValidatedText(text: string): JsonText {
     return new JsonText(text, utf8Length(text));

@@ -56,7 +56,7 @@ describe('codec: lazy values', () => {
 
   it('codec: a lazily decoded value re-encodes as the very bytes it arrived as', () => {
     const text = '{ "spaced" : [1, 2.50, "x"] }';
-    const body = encodeFrame({ type: 'update', requestId: 1, key: 's/a/p/1', ts: 0, deleted: false, value: JsonText.fromValidatedBytes(new TextEncoder().encode(text)) }).subarray(FRAME_HEADER_BYTES);
+    const body = encodeFrame({ type: 'update', requestId: 1, key: 's/a/p/1', ts: 0, deleted: false, value: JsonText.fromValidatedText(text) }).subarray(FRAME_HEADER_BYTES);
     const decoded = decodeBody(body, { lazyValues: true }) as Message & { type: 'update' };
     expect(decoded.value).toBeInstanceOf(JsonText);
     expect((decoded.value as JsonText).text).toBe(text);
