@@ -241,7 +241,6 @@ export class ElementStore {
   #finger: Entry | undefined = undefined;
   /** The next entry of the oldest-first walk (startWalk); moved on when that entry is unlinked. */
   #walk: Entry | undefined = undefined;
-  #walking = false;
   /** Tombstones at or below this ts were collected: a write to a missing key at or below it is stale. */
   #collectedTsMax: Timestamp = 0;
   /** Elements removed by collection since start (tombstones, and live ones a repair listed): a metric. */
@@ -410,18 +409,16 @@ export class ElementStore {
    */
   startWalk(): void {
     this.#walk = this.#oldest;
-    this.#walking = true;
   }
 
   /** The walk's next element, or undefined when it reached the newest end (the walk is then over). */
   walkNext(): ElementHandle | undefined {
     const entry = this.#walk;
-    if (entry === undefined) this.#walking = false;
-    else this.#walk = entry.newer;
+    if (entry !== undefined) this.#walk = entry.newer;
     return entry;
   }
 
-  /** The element `walkNext` would return, without moving on. */
+  /** The element `walkNext` would return, without moving on (undefined once the walk is over). */
   peekWalk(): Element | undefined {
     return this.#walk;
   }
@@ -429,12 +426,6 @@ export class ElementStore {
   /** Ends the walk early (the secondary went away): the store stops tracking its position. */
   endWalk(): void {
     this.#walk = undefined;
-    this.#walking = false;
-  }
-
-  /** True between startWalk and the walk's end. */
-  get walking(): boolean {
-    return this.#walking;
   }
 
   /** The (key, ts) pairs of one digest leaf bucket: what a sync check compares. */

@@ -591,7 +591,7 @@ describe('element store: the oldest-first walk', () => {
         const store = storeOf(initial);
         const replica = new ElementStore({ elementsMax: 1_000, digest: SMALL });
         store.startWalk();
-        expect(store.walking).toBe(true);
+        expect(store.peekWalk()).toBe(store.entries().next().value);
         const until = store.newestTs;
         let ts = Math.max(until, 5_000);
         const sent = new Set<string>();
@@ -620,7 +620,7 @@ describe('element store: the oldest-first walk', () => {
           replica.apply(op.key, value, ts, op.deleted);
         }
         while (walking) step();
-        expect(store.walking).toBe(false);
+        expect(store.peekWalk()).toBeUndefined();
         expect(replica.size).toBe(store.size);
         expect(replica.digest.root()).toEqual(store.digest.root());
         expect([...replica.entries()].map((e) => [e.key, e.ts, e.value])).toEqual([...store.entries()].map((e) => [e.key, e.ts, e.value]));
@@ -639,7 +639,7 @@ describe('element store: the oldest-first walk', () => {
     expect(store.walkNext()?.key).toBe('s/a/p/2');
     store.clear();
     expect(store.walkNext()).toBeUndefined();
-    expect(store.walking).toBe(false);
+    expect(store.peekWalk()).toBeUndefined();
   });
 });
 

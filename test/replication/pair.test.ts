@@ -144,7 +144,7 @@ describe('replication pair', () => {
     expect(pair.secondary.state).toBe('in_sync');
     expect(diffStores(pair.primaryStore, pair.secondaryStore)).toEqual([]);
     expect(pair.secondaryStore.size).toBe(pair.primaryStore.size);
-    expect(pair.primaryStore.walking).toBe(false);
+    expect(pair.primaryStore.peekWalk()).toBeUndefined();
   });
 
   it('replication: during a catch-up the secondary acknowledges catch-up elements in batches, a live unit at once', () => {
