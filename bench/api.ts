@@ -18,7 +18,7 @@ import type { NodeProcess } from '../test/support/processes.ts';
 import type { LoadAnswer, LoadJob, Member } from './api-load.ts';
 import type { LoadResult } from './load.ts';
 import { Inspector } from './inspector.ts';
-import { formatNumber, machine, median, saveProfile, saveResults, table } from './support.ts';
+import { formatNumber, inTurns, machine, median, saveProfile, saveResults, table } from './support.ts';
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '64,256').split(',').map(Number);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -137,18 +137,17 @@ async function startFloor(concurrency: number): Promise<Contender> {
 }
 
 /**
- * Runs the contenders of one concurrency round-robin (A B, A B, …), not each one's rounds back
- * to back: this machine's speed drifts by up to 2× within minutes, and the floor measured a
- * minute after confstate would carry that drift into "confstate as a share of it". A contender
+ * Starts the contenders of one concurrency and measures them taking turns, round by round
+ * (inTurns), so the floor's drift does not go into "confstate as a share of it"; a contender
  * waiting for its turn is idle. Rows come back in the contenders' order.
  */
 async function takeTurns(concurrency: number, starts: readonly (() => Promise<Contender>)[], rounds: number): Promise<ThroughputRow[]> {
   const loadBefore = loadavg()[0]!;
   const contenders: Contender[] = [];
-  const results: LoadResult[][] = starts.map(() => []);
+  let results: LoadResult[][];
   try {
     for (const start of starts) contenders.push(await start());
-    for (let round = 0; round < rounds; round++) for (const [k, contender] of contenders.entries()) results[k]!.push(await contender.run(round));
+    results = await inTurns(rounds, contenders.map((contender) => (round: number) => contender.run(round)));
   } finally {
     for (const contender of contenders) await contender.stop();
   }

@@ -20,7 +20,7 @@ import { type NodeProcess, spawnNode, startPrimary, startSecondary, tempDir, wri
 import { type LoadResult, participantValue, processCpuSeconds, runLoad } from './load.ts';
 import { Inspector } from './inspector.ts';
 import { FloorClient, startFloor } from './replication-floor.ts';
-import { formatNumber, machine, median, saveResults, table } from './support.ts';
+import { formatNumber, inTurns, machine, median, saveResults, table } from './support.ts';
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -373,15 +373,10 @@ export async function runReplicationBench(only?: string): Promise<void> {
     process.exit(2);
   }
   const rows: Row[] = [];
-  /**
-   * Runs the setups of one group round-robin, round by round (A B C, A B C, …), not each setup's
-   * rounds back to back: this machine's speed drifts by up to 2× within minutes, and a setup
-   * measured a minute after another would carry that drift into their ratio.
-   */
+  /** The setups compared at one concurrency take turns, round by round (inTurns). */
   type Contender = { system: string; workload: Row['workload']; concurrency: number; run: () => Promise<LoadResult> };
   const group = async (setups: Contender[]): Promise<void> => {
-    const rounds: LoadResult[][] = setups.map(() => []);
-    for (let i = 0; i < ROUNDS; i++) for (const [k, setup] of setups.entries()) rounds[k]!.push(await setup.run());
+    const rounds = await inTurns(ROUNDS, setups.map((setup) => setup.run));
     for (const [k, { system, workload, concurrency }] of setups.entries()) {
       const r = { system, workload, concurrency, rounds: rounds[k]! };
       rows.push(r);

@@ -39,6 +39,17 @@ export function repeat<T>(rounds: number, round: () => T): T[] {
   return out;
 }
 
+/**
+ * Runs `rounds` rounds of each runner round-robin (A B C, A B C, …), not each one's rounds back
+ * to back: this machine's speed drifts by up to 2× within minutes, and a setup measured a
+ * minute after another would carry that drift into their ratio. Results per runner, in order.
+ */
+export async function inTurns<T>(rounds: number, runners: readonly ((round: number) => Promise<T>)[]): Promise<T[][]> {
+  const results: T[][] = runners.map(() => []);
+  for (let round = 0; round < rounds; round++) for (const [k, run] of runners.entries()) results[k]!.push(await run(round));
+  return results;
+}
+
 export function formatNumber(value: number): string {
   if (value >= 100) return Math.round(value).toLocaleString('en-US');
   return value.toPrecision(3);
